@@ -1,0 +1,112 @@
+// `avi detect` and `avi classify`: check a model on images before wiring it into a flow.
+import { Classifier } from '../core/classifier';
+import { Detector } from '../core/detector';
+import { decodeImage, NORMALIZATIONS, type NormalizationName } from '../core/image';
+import { loadModel, type Model } from '../core/model';
+import { parse, UsageError, type Command } from './main';
+
+const common = {
+  model: { type: 'string' },
+  labels: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  'input-size': { type: 'string' },
+  normalization: { type: 'string' },
+} as const;
+
+function inputSize(value: unknown): { inputWidth?: number; inputHeight?: number } {
+  if (value === undefined) return {};
+  const m = /^(\d+)x(\d+)$/i.exec(String(value));
+  if (!m) throw new UsageError(`--input-size must be WIDTHxHEIGHT in pixels, e.g. 192x48, got "${value}"`);
+  return { inputWidth: Number(m[1]), inputHeight: Number(m[2]) };
+}
+
+function normalization(value: unknown): NormalizationName | 'auto' {
+  if (value === undefined) return 'auto';
+  if (!(String(value) in NORMALIZATIONS)) throw new UsageError(`--normalization must be one of ${Object.keys(NORMALIZATIONS).join(', ')}`);
+  return value as NormalizationName;
+}
+
+function numberOption(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);
+  return n;
+}
+
+async function withModel<T>(values: Record<string, unknown>, positionals: string[], usage: string, body: (model: Model) => Promise<T>): Promise<T> {
+  if (typeof values.model !== 'string') throw new UsageError(`--model is required; usage: ${usage}`);
+  if (positionals.length === 0) throw new UsageError(`no image given; usage: ${usage}`);
+  const model = await loadModel(values.model, {
+    labels: typeof values.labels === 'string' ? values.labels : undefined,
+    ...inputSize(values['input-size']),
+    normalization: normalization(values.normalization),
+    warn: (text) => process.stderr.write(`avi: warning: ${text}\n`),
+  });
+  try {
+    return await body(model);
+  } finally {
+    await model.release();
+  }
+}
+
+const DETECT_USAGE = 'avi detect --model M.onnx [--labels FILE] [--conf 0.25] [--iou 0.45] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--json] IMAGE...';
+
+export const detectCommand: Command = {
+  summary: 'run a detector on images and print the boxes',
+  usage: DETECT_USAGE,
+  async run(args) {
+    const { values, positionals } = parse(args, { ...common, conf: { type: 'string' }, iou: { type: 'string' } });
+    return withModel(values, positionals, DETECT_USAGE, async (model) => {
+      const detector = new Detector(model, {
+        confidence: numberOption(values.conf, 'conf', 0.25),
+        iou: numberOption(values.iou, 'iou', 0.45),
+        warn: (text) => process.stderr.write(`avi: warning: ${text}\n`),
+      });
+      const results = [];
+      for (const image of positionals) {
+        const frame = await decodeImage(image);
+        const { detections } = await detector.detect(frame);
+        results.push({
+          image,
+          width: frame.width,
+          height: frame.height,
+          detections: detections.map(({ class: cls, classId, confidence, box }) => ({ class: cls, classId, confidence, box })),
+        });
+      }
+      if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+      else {
+        process.stdout.write(`${model.info.name} (${detector.format}, ${model.info.inputWidth}x${model.info.inputHeight}, sha256 ${model.info.sha256.slice(0, 12)}…)\n`);
+        for (const r of results) {
+          process.stdout.write(`${r.image} ${r.width}x${r.height}: ${r.detections.length} detections\n`);
+          for (const d of r.detections) {
+            const b = d.box;
+            process.stdout.write(`  ${d.class.padEnd(16)} ${d.confidence.toFixed(2)}  x ${b.x} y ${b.y} w ${b.width} h ${b.height}\n`);
+          }
+        }
+      }
+      return 0;
+    });
+  },
+};
+
+const CLASSIFY_USAGE = 'avi classify --model M.onnx [--labels FILE] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--json] IMAGE...';
+
+export const classifyCommand: Command = {
+  summary: 'run a classifier on whole images and print the classes',
+  usage: CLASSIFY_USAGE,
+  async run(args) {
+    const { values, positionals } = parse(args, common);
+    return withModel(values, positionals, CLASSIFY_USAGE, async (model) => {
+      const classifier = new Classifier(model);
+      const results = [];
+      for (const image of positionals) {
+        const frame = await decodeImage(image);
+        const [c] = (await classifier.classify([frame])).classifications;
+        results.push({ image, width: frame.width, height: frame.height, class: c.class, confidence: c.confidence, scores: c.scores });
+      }
+      if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+      else for (const r of results) process.stdout.write(`${r.image}: ${r.class} ${r.confidence.toFixed(2)}\n`);
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,63 @@
+// avi-classifier: every crop of a frame in one batched run, or the whole image when there are no crops.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { Classifier, type Activation } from '../core/classifier';
+import type { Crop, Detection } from '../core/types';
+import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel } from './common';
+
+interface ClassifierNodeDef extends NodeDef {
+  model: string;
+  activation: string;
+  topK: string;
+  resize: string;
+  maxBatch: string;
+}
+
+export default function (RED: NodeAPI): void {
+  function AviClassifierNode(this: Node, config: ClassifierNodeDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const classifier = useModel(
+      node,
+      modelConfigOf(RED, config.model),
+      (model) =>
+        new Classifier(model, {
+          activation: (config.activation || 'auto') as Activation,
+          topK: num(config.topK, 0),
+          resize: config.resize === 'letterbox' ? 'letterbox' : 'stretch',
+          maxBatch: num(config.maxBatch, 32),
+        }),
+      (c) => `ready · ${c.model.classNames.length} classes${c.model.image.dynamicBatch ? ' · batched' : ''}`,
+    );
+
+    onInput(node, async (msg, send) => {
+      const c = await classifier();
+      const started = performance.now();
+      msg.models = { ...(msg.models ?? {}), classifier: provenance(c.model, 'classifier') };
+      if (Array.isArray(msg.crops)) {
+        const crops = msg.crops as Crop[];
+        const detections = msg.detections as Detection[] | undefined;
+        if (!Array.isArray(detections)) throw new Error('msg.crops is set but msg.detections is missing: avi-crop keeps both');
+        const byId = new Map(detections.map((d) => [d.id, d]));
+        const result = await c.classify(crops);
+        crops.forEach((crop, i) => {
+          const detection = byId.get(crop.detectionId);
+          if (!detection) throw new Error(`crop for detection ${crop.detectionId} has no detection with that id on msg.detections`);
+          detection.classification = result.classifications[i];
+        });
+        msg.payload = result.classifications;
+        statusOk(node, `${crops.length} crops · ${result.runs} run${result.runs === 1 ? '' : 's'} · ${Math.round(performance.now() - started)} ms`);
+      } else {
+        const frame = await frameOf(msg);
+        const result = await c.classify([frame]);
+        const classification = result.classifications[0];
+        msg.classification = classification;
+        // A crop sent on its own by avi-crop (split mode) carries its detection: classify that detection.
+        if (msg.detection && typeof msg.detection === 'object') (msg.detection as Detection).classification = classification;
+        msg.payload = classification;
+        statusOk(node, `${classification.class} ${classification.confidence.toFixed(2)} · ${Math.round(performance.now() - started)} ms`);
+      }
+      send(msg);
+    });
+  }
+  RED.nodes.registerType('avi-classifier', AviClassifierNode);
+}

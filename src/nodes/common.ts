@@ -1,0 +1,170 @@
+// What every avi node does the same way: a bounded queue, status, errors to Catch nodes, done() on every path.
+import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { decodeImage, describe, isFrameImage } from '../core/image';
+import type { FrameImage, ModelInfo } from '../core/types';
+import type { Model } from '../core/model';
+import type { ModelConfigNode } from './model';
+
+export type Msg = NodeMessageInFlow & Record<string, any>;
+export type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+export type Done = (err?: Error) => void;
+
+/** Default bound on messages waiting behind the one being processed. */
+export const DEFAULT_MAX_QUEUE = 16;
+
+export function statusOk(node: Node, text: string): void {
+  node.status({ fill: 'green', shape: 'dot', text });
+}
+export function statusBusy(node: Node, text: string): void {
+  node.status({ fill: 'blue', shape: 'ring', text });
+}
+export function statusWarn(node: Node, text: string): void {
+  node.status({ fill: 'yellow', shape: 'ring', text });
+}
+export function statusError(node: Node, text: string): void {
+  node.status({ fill: 'red', shape: 'dot', text: shorten(text, 60) });
+}
+
+export function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export interface InputOptions {
+  maxQueue?: number;
+  /** Called with each error before it is reported, for example to set a node-specific status. */
+  onError?: (err: Error, msg: Msg) => void;
+}
+
+/**
+ * Runs `handler` for each message, one at a time in arrival order, with at most `maxQueue` waiting.
+ * A message that finds the queue full is reported as an error, never dropped silently.
+ * Any error (thrown or rejected) goes to node.error(err, msg) and a red status; done() is called on every path.
+ */
+export function onInput(node: Node, handler: (msg: Msg, send: Send) => Promise<void>, options: InputOptions = {}): void {
+  const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
+  const queue: Array<{ msg: Msg; send: Send; done: Done }> = [];
+  let running = false;
+
+  const fail = (err: unknown, msg: Msg, done: Done): void => {
+    const error = err instanceof Error ? err : new Error(String(err));
+    statusError(node, error.message);
+    options.onError?.(error, msg);
+    // node.error with msg routes it to Catch nodes; done() then ends the message's lifecycle once.
+    node.error(error, msg);
+    done();
+  };
+
+  const pump = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    while (queue.length > 0) {
+      const item = queue.shift()!;
+      try {
+        await handler(item.msg, item.send);
+        item.done();
+      } catch (err) {
+        fail(err, item.msg, item.done);
+      }
+    }
+    running = false;
+  };
+
+  node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+    if (queue.length >= maxQueue) {
+      fail(new Error(`queue full: ${maxQueue} messages already waiting; this one was not processed`), msg as Msg, done);
+      return;
+    }
+    queue.push({ msg: msg as Msg, send, done });
+    void pump();
+  });
+
+  node.on('close', () => {
+    // Messages still waiting at redeploy are finished with an error rather than left hanging.
+    for (const item of queue.splice(0)) {
+      node.error(new Error('node closed before this message was processed'), item.msg);
+      item.done();
+    }
+  });
+}
+
+/** Reads a property like "payload" or "image.data" from a message. */
+export function getPath(msg: Record<string, any>, path: string): unknown {
+  let value: any = msg;
+  for (const key of path.split('.')) {
+    if (value == null) return undefined;
+    value = value[key];
+  }
+  return value;
+}
+
+export function setPath(msg: Record<string, any>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let target: any = msg;
+  for (const key of keys.slice(0, -1)) {
+    if (target[key] == null || typeof target[key] !== 'object') target[key] = {};
+    target = target[key];
+  }
+  target[keys[keys.length - 1]] = value;
+}
+
+/** Parses a number field from an editor config, falling back when empty or invalid. */
+export function num(value: unknown, fallback: number): number {
+  if (value === '' || value === undefined || value === null) return fallback;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : fallback;
+}
+
+/**
+ * The frame a message carries: msg.image when an earlier node decoded it, otherwise the encoded image
+ * (Buffer) or file path at msg[property], decoded once here and kept on msg.image for later nodes.
+ */
+export async function frameOf(msg: Msg, property = 'payload', maxPixels?: number): Promise<FrameImage> {
+  if (isFrameImage(msg.image)) return msg.image;
+  const input = getPath(msg, property);
+  if (input === undefined || input === null || input === '') {
+    throw new Error(`no image on the message: msg.image is not set and msg.${property} is empty; send an encoded image (Buffer) or a file path`);
+  }
+  if (!Buffer.isBuffer(input) && typeof input !== 'string') {
+    throw new Error(`msg.${property} must be an encoded image (Buffer) or a file path, got ${describe(input)}`);
+  }
+  const frame = await decodeImage(input, { maxPixels });
+  msg.image = frame;
+  return frame;
+}
+
+/** The avi-model config node a node points at, or a clear error when none is selected. */
+export function modelConfigOf(RED: NodeAPI, id: string | undefined): ModelConfigNode | undefined {
+  return (id ? (RED.nodes.getNode(id) as ModelConfigNode | null) : null) ?? undefined;
+}
+
+/**
+ * Connects a node to its avi-model config: loads the model at deploy (so a bad model shows red before the
+ * first frame), builds what the node runs on it (a Detector, a Classifier) and rebuilds it after a reload.
+ */
+export function useModel<T>(node: Node, config: ModelConfigNode | undefined, build: (model: Model) => T, readyText: (built: T) => string): () => Promise<T> {
+  let model: Model | undefined;
+  let built: T | undefined;
+  const get = async (): Promise<T> => {
+    if (!config) throw new Error('no avi-model selected: open the node and choose or add a model config');
+    const latest = await config.acquire(node);
+    if (latest !== model || built === undefined) {
+      built = build(latest);
+      model = latest;
+    }
+    return built;
+  };
+  if (!config) statusError(node, 'no model selected');
+  else get().then((b) => statusOk(node, readyText(b)), (err) => statusError(node, errorMessage(err)));
+  node.on('close', () => config?.release(node));
+  return get;
+}
+
+/** What a message records of the model that judged it: enough to trace a decision to the exact file. */
+export function provenance(model: Model, format: string): Omit<ModelInfo, 'classNames'> {
+  const { classNames: _names, ...info } = model.info;
+  return { ...info, format };
+}

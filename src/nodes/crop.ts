@@ -1,0 +1,58 @@
+// avi-crop: one crop per detection, all on one message or one message per crop with msg.parts.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import sharp from 'sharp';
+import { cropDetections, validateCropOptions, type CropOptions } from '../core/crop';
+import type { Detection } from '../core/types';
+import { frameOf, num, onInput, statusOk, type Msg } from './common';
+
+interface CropNodeDef extends NodeDef {
+  mode: 'all' | 'split';
+  padding: string;
+  square: boolean;
+  minSize: string;
+  maxCrops: string;
+}
+
+export default function (RED: NodeAPI): void {
+  function AviCropNode(this: Node, config: CropNodeDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const options: CropOptions = {
+      paddingPercent: num(config.padding, 10),
+      square: config.square === true,
+      minSize: num(config.minSize, 16),
+      maxCrops: num(config.maxCrops, 300),
+    };
+    validateCropOptions(options);
+    const split = config.mode === 'split';
+
+    onInput(node, async (msg, send) => {
+      const detections = msg.detections as Detection[] | undefined;
+      if (!Array.isArray(detections)) throw new Error('msg.detections is missing: put an avi-detector before avi-crop');
+      const frame = await frameOf(msg);
+      const started = performance.now();
+      const crops = cropDetections(frame, detections, options);
+      if (!split) {
+        msg.crops = crops;
+        msg.payload = crops;
+        statusOk(node, `${crops.length} crops · ${Math.round(performance.now() - started)} ms`);
+        send(msg);
+        return;
+      }
+      // One message per crop, each with the crop as its own frame, so the core join node can rebuild the frame.
+      const partsId = RED.util.generateId();
+      for (let i = 0; i < crops.length; i++) {
+        const crop = crops[i];
+        const out: Record<string, any> = RED.util.cloneMessage({ ...msg, image: undefined, crops: undefined, payload: undefined });
+        out.image = { width: crop.width, height: crop.height, channels: 3, data: crop.data };
+        out.detection = detections[i];
+        out.crop = { detectionId: crop.detectionId, box: crop.box };
+        out.payload = await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+        out.parts = { id: partsId, index: i, count: crops.length, type: 'array', len: 1 };
+        send(out as Msg);
+      }
+      statusOk(node, `${crops.length} crops sent · ${Math.round(performance.now() - started)} ms`);
+    });
+  }
+  RED.nodes.registerType('avi-crop', AviCropNode);
+}

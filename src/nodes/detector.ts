@@ -1,0 +1,57 @@
+// avi-detector: image in, msg.detections out.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { Detector } from '../core/detector';
+import { DEFAULT_MAX_PIXELS } from '../core/image';
+import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel } from './common';
+
+interface DetectorNodeDef extends NodeDef {
+  model: string;
+  property: string;
+  confidence: string;
+  iou: string;
+  maxDetections: string;
+  classes: string;
+  resize: string;
+  maxMegapixels: string;
+}
+
+export default function (RED: NodeAPI): void {
+  function AviDetectorNode(this: Node, config: DetectorNodeDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const property = config.property || 'payload';
+    const maxPixels = num(config.maxMegapixels, DEFAULT_MAX_PIXELS / 1e6) * 1e6;
+    const classes = (config.classes ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const detector = useModel(
+      node,
+      modelConfigOf(RED, config.model),
+      (model) =>
+        new Detector(model, {
+          confidence: num(config.confidence, 0.25),
+          iou: num(config.iou, 0.45),
+          maxDetections: num(config.maxDetections, 300),
+          classes,
+          resize: (config.resize || 'auto') as 'auto',
+          warn: (text) => node.warn(text),
+        }),
+      (d) => `ready · ${d.format} · ${d.model.info.inputWidth}x${d.model.info.inputHeight}`,
+    );
+
+    onInput(node, async (msg, send) => {
+      const d = await detector();
+      const frame = await frameOf(msg, property, maxPixels);
+      const started = performance.now();
+      const result = await d.detect(frame);
+      msg.detections = result.detections;
+      msg.payload = result.detections;
+      msg.models = { ...(msg.models ?? {}), detector: provenance(d.model, result.format) };
+      msg.timings = { ...(msg.timings ?? {}), detector: result.timings };
+      statusOk(node, `${result.detections.length} units · ${Math.round(performance.now() - started)} ms`);
+      send(msg);
+    });
+  }
+  RED.nodes.registerType('avi-detector', AviDetectorNode);
+}
