@@ -1,0 +1,201 @@
+// avi-visualizer: boxes, labels and the verdict banner drawn on the frame, encoded as JPEG or PNG,
+// with a small preview under the node in the editor.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import sharp from 'sharp';
+import { annotate, type AnnotateOptions, type Raster } from '../core/draw';
+import { decodeImage, describe, isFrameImage } from '../core/image';
+import type { Detection, FrameImage, Verdict } from '../core/types';
+import { errorMessage, onInput, setPath, statusError, type Msg } from './common';
+
+export type OutputFormat = 'jpeg' | 'png';
+
+interface VisualizerNodeDef extends NodeDef {
+  format: OutputFormat;
+  quality: string | number;
+  thickness: string | number;
+  showLabels: boolean;
+  showConfidences: boolean;
+  showBanner: boolean;
+  property: string;
+  preview: boolean;
+  previewWidth: string | number;
+}
+
+interface Settings {
+  format: OutputFormat;
+  quality: number;
+  property: string;
+  draw: AnnotateOptions;
+  preview: boolean;
+  previewWidth: number;
+}
+
+/** At most this often per node does a preview go to the editor (4 a second). */
+export const PREVIEW_INTERVAL_MS = 250;
+const PREVIEW_QUALITY = 70;
+
+/** A whole-number editor field within [min, max]; `blank` when empty; an error naming the field otherwise. */
+function intField(value: unknown, what: string, min: number, max: number, blank: number): number {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return blank;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${what} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function settingsFromConfig(config: VisualizerNodeDef): Settings {
+  const format = config.format || 'jpeg';
+  if (format !== 'jpeg' && format !== 'png') throw new Error(`output format must be jpeg or png, got ${JSON.stringify(format)}`);
+  const property = String(config.property ?? 'payload').trim() || 'payload';
+  if (!/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(property)) throw new Error(`output property must look like payload or image.annotated, got ${JSON.stringify(property)}`);
+  return {
+    format,
+    quality: intField(config.quality, 'JPEG quality', 1, 100, 85),
+    property,
+    draw: {
+      thickness: intField(config.thickness, 'line thickness', 0, 200, 0),
+      showLabels: config.showLabels !== false,
+      showConfidences: config.showConfidences !== false,
+      showBanner: config.showBanner !== false,
+    },
+    preview: config.preview !== false,
+    previewWidth: intField(config.previewWidth, 'preview width', 32, 1024, 320),
+  };
+}
+
+/** The frame an earlier node decoded (msg.image), or msg.payload decoded here and kept on msg.image. */
+async function frameOf(msg: Msg): Promise<FrameImage> {
+  if (msg.image !== undefined) {
+    if (!isFrameImage(msg.image)) throw new Error(`msg.image is not a decoded frame (width, height and width x height x 3 bytes of RGB in data), got ${describe(msg.image)}`);
+    return msg.image;
+  }
+  const input = msg.payload;
+  if (!Buffer.isBuffer(input) && typeof input !== 'string') {
+    throw new Error(`no image: expected msg.image (a decoded frame) or msg.payload as an encoded image Buffer or a file path, got msg.payload as ${describe(input)}`);
+  }
+  const frame = await decodeImage(input);
+  msg.image = frame;
+  return frame;
+}
+
+function detectionsOf(msg: Msg): Detection[] {
+  const detections = msg.detections ?? [];
+  if (!Array.isArray(detections)) throw new Error(`msg.detections must be an array of detections, got ${describe(detections)}`);
+  return detections;
+}
+
+/** The annotated frame as the node sends it. */
+export function encodeAnnotated(raw: Buffer, width: number, height: number, format: OutputFormat, quality: number): Promise<Buffer> {
+  const image = sharp(raw, { raw: { width, height, channels: 3 } });
+  // 4:4:4 keeps thin coloured lines and label backgrounds in their colours; 4:2:0 would smear them into the frame.
+  return (format === 'png' ? image.png() : image.jpeg({ quality, chromaSubsampling: '4:4:4' })).toBuffer();
+}
+
+/**
+ * Sends a small JPEG of the latest annotated frame to the editor, never the frame itself, at most once per
+ * PREVIEW_INTERVAL_MS; a frame offered in between waits, and only the newest one waiting is sent.
+ */
+class EditorPreview {
+  private waiting?: Raster;
+  private timer?: NodeJS.Timeout;
+  private busy = false;
+  private closed = false;
+  private lastSentAt = -Infinity;
+
+  constructor(
+    private readonly width: number,
+    private readonly publish: (preview: { image: string; width: number; height: number }) => void,
+    private readonly warn: (text: string) => void,
+  ) {}
+
+  offer(frame: Raster): void {
+    if (this.closed) return;
+    this.waiting = frame;
+    if (this.busy || this.timer) return;
+    const wait = this.lastSentAt + PREVIEW_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.send();
+      }, wait);
+    } else {
+      void this.send();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.waiting = undefined;
+    clearTimeout(this.timer);
+  }
+
+  private async send(): Promise<void> {
+    const frame = this.waiting;
+    this.waiting = undefined;
+    if (!frame || this.closed) return;
+    this.busy = true;
+    try {
+      const { data, info } = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } })
+        .resize({ width: this.width, withoutEnlargement: true })
+        .jpeg({ quality: PREVIEW_QUALITY })
+        .toBuffer({ resolveWithObject: true });
+      if (!this.closed) this.publish({ image: data.toString('base64'), width: info.width, height: info.height });
+    } catch (err) {
+      this.warn(`editor preview failed: ${errorMessage(err)}`);
+    } finally {
+      // Counted from when the thumbnail went out, so that previews reach the editor at least an interval apart.
+      this.lastSentAt = Date.now();
+      this.busy = false;
+      if (this.waiting) this.offer(this.waiting);
+    }
+  }
+}
+
+export default function (RED: NodeAPI): void {
+  function AviVisualizerNode(this: Node, config: VisualizerNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let settings: Settings | undefined;
+    let configError: Error | undefined;
+    try {
+      settings = settingsFromConfig(config);
+    } catch (err) {
+      configError = new Error(`bad settings: ${errorMessage(err)}`);
+      node.error(configError.message);
+      statusError(node, configError.message);
+    }
+    const topic = `avi-visualizer/${node.id}`;
+    const preview = settings?.preview
+      ? new EditorPreview(
+          settings.previewWidth,
+          (thumbnail) => RED.comms.publish(topic, thumbnail, true),
+          (text) => node.warn(text),
+        )
+      : undefined;
+
+    onInput(node, async (msg, send) => {
+      if (!settings) throw configError!;
+      const started = performance.now();
+      const frame = await frameOf(msg);
+      const detections = detectionsOf(msg);
+      const verdict: Verdict | undefined = msg.verdict ?? undefined;
+      const raw = annotate(frame, detections, verdict, settings.draw);
+      setPath(msg, settings.property, await encodeAnnotated(raw, frame.width, frame.height, settings.format, settings.quality));
+      const ms = Math.round(performance.now() - started);
+
+      const units = `${detections.length} ${detections.length === 1 ? 'unit' : 'units'}`;
+      // Same look as avi-router: a FAIL frame is a normal outcome (red ring), where errors get a red dot.
+      const look = { PASS: ['green', 'dot'], REVIEW: ['yellow', 'dot'], FAIL: ['red', 'ring'] } as const;
+      const [fill, shape] = verdict ? look[verdict.result] : (['green', 'dot'] as const);
+      node.status({ fill, shape, text: verdict ? `${units} · ${verdict.result} · ${ms} ms` : `${units} · ${ms} ms` });
+      send(msg);
+      preview?.offer({ width: frame.width, height: frame.height, data: raw });
+    });
+
+    node.on('close', () => {
+      preview?.close();
+      // An empty, unretained message removes the preview from open editors and from the retained store.
+      RED.comms.publish(topic, {}, false);
+    });
+  }
+  RED.nodes.registerType('avi-visualizer', AviVisualizerNode);
+}
