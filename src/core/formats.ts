@@ -125,8 +125,9 @@ function tryFormat(format: DetectorFormat, sig: ModelSignature, forced: boolean)
     case 'yolo-end2end': {
       if (!rank3 || !a || !b) return 'needs one output [1,K,6]';
       if (b !== 6) return `expects [1,K,6], got [1,${a},${b}]`;
-      // A single-class YOLOv5 is also [1,N,6]; its N runs to thousands, an end-to-end K to a few hundred.
-      if (!endToEnd && !forced && a > 1000) return `K=${a} is too many for NMS-in-graph output`;
+      // A single-class YOLOv5 or YOLOX is also [1,N,6], with N the grid cells (times 3 anchors for YOLOv5).
+      const cells = gridCells(sig.inputWidth, sig.inputHeight);
+      if (!endToEnd && !forced && (a > 1000 || a === cells || a === 3 * cells)) return `K=${a} looks like a raw grid head, not NMS-in-graph output`;
       return { format, outputs: { output: rank3.name } };
     }
     case 'yolox':

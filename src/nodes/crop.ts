@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
 import { cropDetections, validateCropOptions, type CropOptions } from '../core/crop';
 import type { Detection } from '../core/types';
-import { frameOf, num, onInput, statusOk, type Msg } from './common';
+import { frameOf, num, onInput, plural, statusOk, type Msg } from './common';
 
 interface CropNodeDef extends NodeDef {
   mode: 'all' | 'split';
@@ -35,23 +35,30 @@ export default function (RED: NodeAPI): void {
       if (!split) {
         msg.crops = crops;
         msg.payload = crops;
-        statusOk(node, `${crops.length} crops · ${Math.round(performance.now() - started)} ms`);
+        statusOk(node, `${plural(crops.length, 'crop')} · ${Math.round(performance.now() - started)} ms`);
         send(msg);
         return;
       }
       // One message per crop, each with the crop as its own frame, so the core join node can rebuild the frame.
+      // A frame without detections still goes on, once, so that a join downstream completes and nothing vanishes.
       const partsId = RED.util.generateId();
-      for (let i = 0; i < crops.length; i++) {
+      const count = Math.max(crops.length, 1);
+      for (let i = 0; i < count; i++) {
         const crop = crops[i];
         const out: Record<string, any> = RED.util.cloneMessage({ ...msg, image: undefined, crops: undefined, payload: undefined });
-        out.image = { width: crop.width, height: crop.height, channels: 3, data: crop.data };
-        out.detection = detections[i];
-        out.crop = { detectionId: crop.detectionId, box: crop.box };
-        out.payload = await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-        out.parts = { id: partsId, index: i, count: crops.length, type: 'array', len: 1 };
+        out.parts = { id: partsId, index: i, count, type: 'array', len: 1 };
+        if (crop) {
+          out.image = { width: crop.width, height: crop.height, channels: 3, data: crop.data };
+          out.detection = out.detections[i];
+          out.crop = { detectionId: crop.detectionId, box: crop.box };
+          out.payload = await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+        } else {
+          out.image = msg.image;
+          out.payload = null;
+        }
         send(out as Msg);
       }
-      statusOk(node, `${crops.length} crops sent · ${Math.round(performance.now() - started)} ms`);
+      statusOk(node, `${plural(crops.length, 'crop')} sent · ${Math.round(performance.now() - started)} ms`);
     });
   }
   RED.nodes.registerType('avi-crop', AviCropNode);
