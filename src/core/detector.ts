@@ -163,7 +163,7 @@ export class Detector {
     const feeds: Record<string, ort.Tensor> = {};
     if (type === 'uint8') {
       // Models with a uint8 input (TensorFlow exports) take the pixels as they are.
-      feeds[name] = new ort.Tensor('uint8', Uint8Array.from(image.data), dims);
+      feeds[name] = new ort.Tensor('uint8', new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.length), dims);
     } else {
       const data = new Float32Array(width * height * layout.channels);
       writeTensor(image, data, 0, { ...layout, bgr: this.preprocess.bgr }, NORMALIZATIONS[this.preprocess.normalization]);

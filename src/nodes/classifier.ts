@@ -1,6 +1,6 @@
 // avi-classifier: every crop of a frame in one batched run, or the whole image when there are no crops.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { Classifier, type Activation } from '../core/classifier';
+import { Classifier, DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation } from '../core/classifier';
 import type { Crop, Detection } from '../core/types';
 import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel } from './common';
 
@@ -21,10 +21,10 @@ export default function (RED: NodeAPI): void {
       modelConfigOf(RED, config.model),
       (model) =>
         new Classifier(model, {
-          activation: (config.activation || 'auto') as Activation,
-          topK: num(config.topK, 0),
-          resize: config.resize === 'letterbox' ? 'letterbox' : 'stretch',
-          maxBatch: num(config.maxBatch, 32),
+          activation: (config.activation || DEFAULTS.activation) as Activation,
+          topK: num(config.topK, DEFAULTS.topK),
+          resize: config.resize === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
+          maxBatch: num(config.maxBatch, DEFAULTS.maxBatch),
         }),
       (c) => `ready · ${c.model.classNames.length} classes${c.model.image.dynamicBatch ? ' · batched' : ''}`,
     );

@@ -1,7 +1,7 @@
 // What every avi node does the same way: a bounded queue, status, errors to Catch nodes, done() on every path.
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { decodeImage, describe, isFrameImage } from '../core/image';
-import type { FrameImage, ModelInfo } from '../core/types';
+import type { FrameImage, ModelInfo, VerdictResult } from '../core/types';
 import type { Model } from '../core/model';
 import type { ModelConfigNode } from './model';
 
@@ -23,6 +23,34 @@ export function statusWarn(node: Node, text: string): void {
 }
 export function statusError(node: Node, text: string): void {
   node.status({ fill: 'red', shape: 'dot', text: shorten(text, 60) });
+}
+
+/** A frame verdict on a node's status. A FAIL frame is a normal outcome (red ring); errors get a red dot. */
+export function statusVerdict(node: Node, result: VerdictResult | undefined, text: string): void {
+  const look = { PASS: ['green', 'dot'], REVIEW: ['yellow', 'dot'], FAIL: ['red', 'ring'] } as const;
+  const [fill, shape] = result ? look[result] : (['green', 'dot'] as const);
+  node.status({ fill, shape, text });
+}
+
+/**
+ * A node's settings, checked once at deploy. A bad setting is reported then, with a red status, and again
+ * on every message (get() throws it), so a flow imported with bad values never crashes Node-RED.
+ */
+export function settingsOf<T>(node: Node, build: () => T): { value: T | undefined; get: () => T } {
+  try {
+    const value = build();
+    return { value, get: () => value };
+  } catch (err) {
+    const error = new Error(`bad settings: ${errorMessage(err)}`);
+    node.error(error.message);
+    statusError(node, error.message);
+    return {
+      value: undefined,
+      get: () => {
+        throw error;
+      },
+    };
+  }
 }
 
 export function shorten(text: string, max: number): string {

@@ -1,9 +1,9 @@
 // avi-crop: one crop per detection, all on one message or one message per crop with msg.parts.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
-import { cropDetections, validateCropOptions, type CropOptions } from '../core/crop';
+import { cropDetections, DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions } from '../core/crop';
 import type { Detection } from '../core/types';
-import { frameOf, num, onInput, plural, statusOk, type Msg } from './common';
+import { frameOf, num, onInput, plural, settingsOf, statusOk, type Msg } from './common';
 
 interface CropNodeDef extends NodeDef {
   mode: 'all' | 'split';
@@ -17,13 +17,16 @@ export default function (RED: NodeAPI): void {
   function AviCropNode(this: Node, config: CropNodeDef) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const options: CropOptions = {
-      paddingPercent: num(config.padding, 10),
-      square: config.square === true,
-      minSize: num(config.minSize, 16),
-      maxCrops: num(config.maxCrops, 300),
-    };
-    validateCropOptions(options);
+    const options = settingsOf(node, (): CropOptions => {
+      const o = {
+        paddingPercent: num(config.padding, DEFAULTS.paddingPercent),
+        square: config.square === true,
+        minSize: num(config.minSize, DEFAULTS.minSize),
+        maxCrops: num(config.maxCrops, DEFAULTS.maxCrops),
+      };
+      validateCropOptions(o);
+      return o;
+    });
     const split = config.mode === 'split';
 
     onInput(node, async (msg, send) => {
@@ -31,7 +34,7 @@ export default function (RED: NodeAPI): void {
       if (!Array.isArray(detections)) throw new Error('msg.detections is missing: put an avi-detector before avi-crop');
       const frame = await frameOf(msg);
       const started = performance.now();
-      const crops = cropDetections(frame, detections, options);
+      const crops = cropDetections(frame, detections, options.get());
       if (!split) {
         msg.crops = crops;
         msg.payload = crops;

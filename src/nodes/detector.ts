@@ -1,6 +1,6 @@
 // avi-detector: image in, msg.detections out.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { Detector } from '../core/detector';
+import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, Detector } from '../core/detector';
 import { DEFAULT_MAX_PIXELS } from '../core/image';
 import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel } from './common';
 
@@ -30,11 +30,11 @@ export default function (RED: NodeAPI): void {
       modelConfigOf(RED, config.model),
       (model) =>
         new Detector(model, {
-          confidence: num(config.confidence, 0.25),
-          iou: num(config.iou, 0.45),
-          maxDetections: num(config.maxDetections, 300),
+          confidence: num(config.confidence, DEFAULTS.confidence),
+          iou: num(config.iou, DEFAULTS.iou),
+          maxDetections: num(config.maxDetections, DEFAULTS.maxDetections),
           classes,
-          resize: (config.resize || 'auto') as 'auto',
+          resize: (config.resize || DEFAULTS.resize) as typeof DEFAULTS.resize,
           warn: (text) => node.warn(text),
         }),
       (d) => `ready · ${d.format} · ${d.model.info.inputWidth}x${d.model.info.inputHeight}`,

@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { parseClassList, Router, DEFAULT_RULES } from '../core/router';
 import type { ClassRule, RouterRules, Severity, VerdictResult } from '../core/types';
-import { errorMessage, onInput, statusError } from './common';
+import { onInput, plural, settingsOf, statusVerdict } from './common';
 
 interface RuleRow {
   class: string;
@@ -74,31 +74,19 @@ export default function (RED: NodeAPI): void {
   function AviRouterNode(this: Node, config: RouterNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    let router: Router | undefined;
-    let configError: Error | undefined;
-    try {
-      router = new Router(rulesFromConfig(config));
-    } catch (err) {
-      configError = new Error(`bad settings: ${errorMessage(err)}`);
-      node.error(configError.message);
-      statusError(node, configError.message);
-    }
+    const router = settingsOf(node, () => new Router(rulesFromConfig(config)));
     const frames: Record<VerdictResult, number> = { PASS: 0, FAIL: 0, REVIEW: 0 };
 
     onInput(node, async (msg, send) => {
-      if (!router) throw configError!;
-      const verdict = router.route(msg.detections, { models: msg.models });
+      const verdict = router.get().route(msg.detections, { models: msg.models });
       msg.verdict = verdict;
       msg.payload = verdict;
       frames[verdict.result]++;
-      // A FAIL frame is a normal outcome, not a node error: red ring, where errors get a red dot.
-      const look = { PASS: ['green', 'dot'], REVIEW: ['yellow', 'dot'], FAIL: ['red', 'ring'] } as const;
-      const [fill, shape] = look[verdict.result];
-      node.status({
-        fill,
-        shape,
-        text: `${verdict.result} · ${verdict.counts.total} unit${verdict.counts.total === 1 ? '' : 's'} · frames ${frames.PASS} pass / ${frames.FAIL} fail / ${frames.REVIEW} review`,
-      });
+      statusVerdict(
+        node,
+        verdict.result,
+        `${verdict.result} · ${plural(verdict.counts.total, 'unit')} · frames ${frames.PASS} pass / ${frames.FAIL} fail / ${frames.REVIEW} review`,
+      );
       const outputs: Array<typeof msg | null> = [null, null, null];
       outputs[OUTPUT[verdict.result]] = msg;
       send(outputs);

@@ -17,7 +17,7 @@ import {
   type SpcSettings,
   type SpcState,
 } from '../core/spc';
-import { errorMessage, getPath, onInput, statusError } from './common';
+import { errorMessage, getPath, onInput, settingsOf, statusError } from './common';
 
 type RuleSwitches = { [R in RuleName]?: boolean };
 
@@ -117,15 +117,8 @@ export default function (RED: NodeAPI): void {
     const keyProperty = (config.keyProperty || 'topic').trim();
     const store = blank(config.store) ? undefined : config.store.trim();
     const context = node.context();
-    let settings: SpcSettings | undefined;
-    let configError: Error | undefined;
-    try {
-      settings = settingsFromConfig(config);
-    } catch (err) {
-      configError = new Error(`bad settings: ${errorMessage(err)}`);
-      node.error(configError.message);
-      statusError(node, configError.message);
-    }
+    const checked = settingsOf(node, () => settingsFromConfig(config));
+    const settings = checked.value;
 
     const save = (state: SpcState): Promise<void> =>
       new Promise((resolve, reject) => context.set(CONTEXT_KEY, state, store as string, (err?: Error) => (err ? reject(err) : resolve())));
@@ -163,7 +156,7 @@ export default function (RED: NodeAPI): void {
     });
 
     onInput(node, async (msg, send) => {
-      if (!settings || !ready) throw configError!;
+      if (!settings || !ready) return void checked.get();
       const state = await ready;
       const time = messageTime(msg);
       const keyValue = getPath(msg, keyProperty);

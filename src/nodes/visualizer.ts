@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { annotate, type AnnotateOptions, type Raster } from '../core/draw';
 import { decodeImage, describe, isFrameImage } from '../core/image';
 import type { Detection, FrameImage, Verdict } from '../core/types';
-import { errorMessage, onInput, setPath, statusError, type Msg } from './common';
+import { errorMessage, onInput, plural, setPath, settingsOf, statusVerdict, type Msg } from './common';
 
 export type OutputFormat = 'jpeg' | 'png';
 
@@ -154,39 +154,28 @@ export default function (RED: NodeAPI): void {
   function AviVisualizerNode(this: Node, config: VisualizerNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    let settings: Settings | undefined;
-    let configError: Error | undefined;
-    try {
-      settings = settingsFromConfig(config);
-    } catch (err) {
-      configError = new Error(`bad settings: ${errorMessage(err)}`);
-      node.error(configError.message);
-      statusError(node, configError.message);
-    }
+    const settings = settingsOf(node, () => settingsFromConfig(config));
     const topic = `avi-visualizer/${node.id}`;
-    const preview = settings?.preview
+    const preview = settings.value?.preview
       ? new EditorPreview(
-          settings.previewWidth,
+          settings.value.previewWidth,
           (thumbnail) => RED.comms.publish(topic, thumbnail, true),
           (text) => node.warn(text),
         )
       : undefined;
 
     onInput(node, async (msg, send) => {
-      if (!settings) throw configError!;
+      const { draw, property, format, quality } = settings.get();
       const started = performance.now();
       const frame = await frameOf(msg);
       const detections = detectionsOf(msg);
       const verdict: Verdict | undefined = msg.verdict ?? undefined;
-      const raw = annotate(frame, detections, verdict, settings.draw);
-      setPath(msg, settings.property, await encodeAnnotated(raw, frame.width, frame.height, settings.format, settings.quality));
+      const raw = annotate(frame, detections, verdict, draw);
+      setPath(msg, property, await encodeAnnotated(raw, frame.width, frame.height, format, quality));
       const ms = Math.round(performance.now() - started);
 
-      const units = `${detections.length} ${detections.length === 1 ? 'unit' : 'units'}`;
-      // Same look as avi-router: a FAIL frame is a normal outcome (red ring), where errors get a red dot.
-      const look = { PASS: ['green', 'dot'], REVIEW: ['yellow', 'dot'], FAIL: ['red', 'ring'] } as const;
-      const [fill, shape] = verdict ? look[verdict.result] : (['green', 'dot'] as const);
-      node.status({ fill, shape, text: verdict ? `${units} · ${verdict.result} · ${ms} ms` : `${units} · ${ms} ms` });
+      const units = plural(detections.length, 'unit');
+      statusVerdict(node, verdict?.result, verdict ? `${units} · ${verdict.result} · ${ms} ms` : `${units} · ${ms} ms`);
       send(msg);
       preview?.offer({ width: frame.width, height: frame.height, data: raw });
     });
