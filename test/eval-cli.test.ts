@@ -163,6 +163,21 @@ describe('avi eval (CLI, end to end)', function () {
     expect(r.map50).to.be.closeTo((63.5 / 101 + 1) / 2, 1e-9);
   });
 
+  it('counts every class as one with --single-class', async () => {
+    const { code, stdout } = await avi(['eval', '--model', detector, '--dataset', path.join(tmp, 'coco'), '--single-class', '--json']);
+    expect(code).to.equal(0);
+    const r = JSON.parse(stdout);
+    expect(r.perClass.map((c: { class: string }) => c.class)).to.deep.equal(['object']);
+    // one ranking over 5 truth boxes: .9 TP, .8 FP, .7 TP, .6 TP, .5 FP, .4 TP (the pit), .3 FP (the stain).
+    // Interpolated precision 1 up to recall .2, .75 up to .6, 4/6 up to .8: AP = (21 + 40*.75 + 20*4/6)/101
+    expect(r.map50).to.be.closeTo((21 + 30 + 40 / 3) / 101, 1e-9);
+    expect(r.counts).to.include({ truth: 5, predictions: 7, tp: 4, fp: 3, fn: 1 });
+    expect(r.notes.join(' ')).to.match(/single class/);
+    const { code: refused, stderr } = await avi(['eval', '--model', classifier, '--dataset', path.join(tmp, 'folders'), '--single-class']);
+    expect(refused).to.not.equal(0);
+    expect(stderr).to.match(/--single-class is for detectors/);
+  });
+
   it('gives the same figures from the same boxes in COCO JSON', async () => {
     const yolo = JSON.parse((await avi(['eval', '--model', detector, '--dataset', path.join(tmp, 'yolo'), '--json'])).stdout);
     const { code, stdout } = await avi(['eval', '--model', detector, '--dataset', path.join(tmp, 'coco'), '--json']);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Classifier } from '../core/classifier';
 import {
   alignClasses,
+  singleClassAlignment,
   datasetSha256,
   readDataset,
   readLabels,
@@ -28,7 +29,7 @@ const DEFAULT_CONFIDENCE = 0.25;
 const CLASSIFY_BATCH = 16;
 
 const usage =
-  'avi eval --model M.onnx --dataset DIR [--labels FILE] [--conf C] [--iou I] [--split val,test|all] [--json] [--report FILE.html]';
+  'avi eval --model M.onnx --dataset DIR [--labels FILE] [--conf C] [--iou I] [--split val,test|all] [--single-class] [--json] [--report FILE.html]';
 
 // main's parse() does not carry the option types through; these are the options declared below.
 interface EvalArgs {
@@ -38,6 +39,7 @@ interface EvalArgs {
   conf?: string;
   iou?: string;
   split?: string;
+  'single-class'?: boolean;
   json?: boolean;
   report?: string;
 }
@@ -53,6 +55,7 @@ export const evalCommand: Command = {
       conf: { type: 'string' },
       iou: { type: 'string' },
       split: { type: 'string' },
+      'single-class': { type: 'boolean' },
       json: { type: 'boolean' },
       report: { type: 'string' },
     }) as { values: EvalArgs };
@@ -74,8 +77,9 @@ export const evalCommand: Command = {
         const layout = dataset.task === 'detect' ? `${dataset.format.toUpperCase()} boxes` : 'one folder per class';
         throw new Error(`${model.info.name} is ${what[model.task]}, but ${values.dataset} is a ${dataset.task === 'detect' ? 'detection' : 'classification'} set (${layout})`);
       }
+      if (values['single-class'] && dataset.task !== 'detect') throw new UsageError('--single-class is for detectors');
       const report = dataset.task === 'detect'
-        ? await evalDetector(model, dataset, confidence, nmsIou)
+        ? await evalDetector(model, dataset, confidence, nmsIou, values['single-class'] ?? false)
         : await evalClassifier(model, dataset);
       if (values.report) writeFileSync(values.report, renderReport(report));
       process.stdout.write(values.json ? `${JSON.stringify(jsonOf(report), null, 2)}\n` : textOf(report));
@@ -86,9 +90,10 @@ export const evalCommand: Command = {
   },
 };
 
-async function evalDetector(model: Model, dataset: DetectionDataset, confidence: number, nmsIou: number): Promise<EvalReport> {
+async function evalDetector(model: Model, dataset: DetectionDataset, confidence: number, nmsIou: number, singleClass: boolean): Promise<EvalReport> {
   const detector = new Detector(model, { confidence: RANKING_CONFIDENCE, iou: nmsIou, maxDetections: MAX_DETECTIONS, warn });
-  const alignment = alignClasses(dataset.classNames, modelClassNames(model, detector.plan.classCount), dataset.named);
+  const modelNames = modelClassNames(model, detector.plan.classCount);
+  const alignment = singleClass ? singleClassAlignment(dataset.classNames, modelNames) : alignClasses(dataset.classNames, modelNames, dataset.named);
   const images: ImageResult[] = [];
   for (const [index, image] of dataset.images.entries()) {
     progress(index, dataset.images.length);
@@ -99,7 +104,7 @@ async function evalDetector(model: Model, dataset: DetectionDataset, confidence:
     const { detections } = await detector.detect(frame);
     images.push({
       truth: image.truth.map((t) => ({ ...t, classId: alignment.fromDataset[t.classId] })),
-      predictions: detections.map((d) => ({ classId: d.classId, confidence: d.confidence, box: d.box })),
+      predictions: detections.map((d) => ({ classId: singleClass ? 0 : d.classId, confidence: d.confidence, box: d.box })),
     });
   }
   progress(dataset.images.length, dataset.images.length);
@@ -158,7 +163,8 @@ function modelClassNames(model: Model, classCount: number | undefined): string[]
 }
 
 function matchingNotes(a: ClassAlignment): string[] {
-  const notes = [a.by === 'name' ? 'dataset classes matched to model classes by name (case-insensitive)' : 'dataset classes matched to model classes by id'];
+  const how = { name: 'dataset classes matched to model classes by name (case-insensitive)', id: 'dataset classes matched to model classes by id', single: 'single class: every dataset class and every model class counted as one (--single-class)' };
+  const notes = [how[a.by]];
   if (a.datasetOnly.length) notes.push(`dataset classes the model does not have (they count as missed): ${a.datasetOnly.join(', ')}`);
   return notes;
 }

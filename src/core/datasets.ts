@@ -140,8 +140,8 @@ export interface ClassAlignment {
   classNames: string[];
   /** Evaluated class id of each dataset class id. */
   fromDataset: number[];
-  /** How dataset classes were matched to the model's. */
-  by: 'name' | 'id';
+  /** How dataset classes were matched to the model's; single: all of them are one class. */
+  by: 'name' | 'id' | 'single';
   /** Dataset classes the model cannot predict (they score 0 AP / recall). */
   datasetOnly: string[];
 }
@@ -171,6 +171,14 @@ export function alignClasses(datasetNames: string[], modelNames: string[], datas
     return classNames.length - 1;
   });
   return { classNames, fromDataset, by: byName ? 'name' : 'id', datasetOnly };
+}
+
+/**
+ * Ultralytics' single_cls: every dataset class and every model class count as one, so that a unit
+ * detector can be scored on a set that labels kinds of unit (capsules, tablets).
+ */
+export function singleClassAlignment(datasetNames: string[], modelNames: string[]): ClassAlignment {
+  return { classNames: [modelNames.length === 1 ? modelNames[0] : 'object'], fromDataset: datasetNames.map(() => 0), by: 'single', datasetOnly: [] };
 }
 
 /**
