@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { Classifier, DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation } from '../core/classifier';
 import type { Crop, Detection } from '../core/types';
-import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel } from './common';
+import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, userDirOf } from './common';
 
 interface ClassifierNodeDef extends NodeDef {
   model: string;
@@ -47,7 +47,7 @@ export default function (RED: NodeAPI): void {
         msg.payload = result.classifications;
         statusOk(node, `${crops.length} crops · ${result.runs} run${result.runs === 1 ? '' : 's'} · ${Math.round(performance.now() - started)} ms`);
       } else {
-        const frame = await frameOf(msg);
+        const frame = await frameOf(msg, { userDir: userDirOf(RED) });
         const result = await c.classify([frame]);
         const classification = result.classifications[0];
         msg.classification = classification;

@@ -1,4 +1,6 @@
 // What every avi node does the same way: a bounded queue, status, errors to Catch nodes, done() on every path.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { decodeImage, describe, isFrameImage } from '../core/image';
 import type { FrameImage, ModelInfo, VerdictResult } from '../core/types';
@@ -150,12 +152,40 @@ export function num(value: unknown, fallback: number): number {
   return Number.isFinite(n) ? n : fallback;
 }
 
+/** This package's root folder (dist/src/nodes -> the root), where its demo models and example images live. */
+const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+/** The Node-RED user directory (e.g. ~/.node-red), where relative file paths are looked up first. */
+export function userDirOf(RED: NodeAPI): string | undefined {
+  return (RED.settings as { userDir?: string }).userDir;
+}
+
+/**
+ * A relative file path (a model, a labels file, an image) is looked up in the Node-RED user directory, then in
+ * this package (its demo models and example images), so an imported example works in any Node-RED whatever its
+ * working directory. When neither has it, the user-directory path is returned, for the not-found error to name.
+ */
+export function resolveFilePath(file: string, userDir: string | undefined): string {
+  if (!file || path.isAbsolute(file)) return file;
+  const candidates = [userDir && path.resolve(userDir, file), path.resolve(PACKAGE_ROOT, file)].filter(Boolean) as string[];
+  return candidates.find((p) => fs.existsSync(p)) ?? candidates[0];
+}
+
+export interface FrameOptions {
+  /** Where the encoded image or file path is when msg.image is not set (default "payload"). */
+  property?: string;
+  maxPixels?: number;
+  /** The user directory that relative image paths are looked up in first (userDirOf(RED)). */
+  userDir?: string;
+}
+
 /**
  * The frame a message carries: msg.image when an earlier node decoded it, otherwise the encoded image
  * (Buffer) or file path at msg[property], decoded once here and kept on msg.image for later nodes.
  */
-export async function frameOf(msg: Msg, property = 'payload', maxPixels?: number): Promise<FrameImage> {
+export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<FrameImage> {
   if (isFrameImage(msg.image)) return msg.image;
+  const property = options.property ?? 'payload';
   const input = getPath(msg, property);
   if (input === undefined || input === null || input === '') {
     throw new Error(`no image on the message: msg.image is not set and msg.${property} is empty; send an encoded image (Buffer) or a file path`);
@@ -163,7 +193,8 @@ export async function frameOf(msg: Msg, property = 'payload', maxPixels?: number
   if (!Buffer.isBuffer(input) && typeof input !== 'string') {
     throw new Error(`msg.${property} must be an encoded image (Buffer) or a file path, got ${describe(input)}`);
   }
-  const frame = await decodeImage(input, { maxPixels });
+  const source = typeof input === 'string' ? resolveFilePath(input.trim(), options.userDir) : input;
+  const frame = await decodeImage(source, { maxPixels: options.maxPixels });
   msg.image = frame;
   return frame;
 }

@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
 import { cropDetections, DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions } from '../core/crop';
 import type { Detection } from '../core/types';
-import { frameOf, num, onInput, plural, settingsOf, statusOk, type Msg } from './common';
+import { frameOf, num, onInput, plural, settingsOf, statusOk, userDirOf, type Msg } from './common';
 
 interface CropNodeDef extends NodeDef {
   mode: 'all' | 'split';
@@ -32,7 +32,7 @@ export default function (RED: NodeAPI): void {
     onInput(node, async (msg, send) => {
       const detections = msg.detections as Detection[] | undefined;
       if (!Array.isArray(detections)) throw new Error('msg.detections is missing: put an avi-detector before avi-crop');
-      const frame = await frameOf(msg);
+      const frame = await frameOf(msg, { userDir: userDirOf(RED) });
       const started = performance.now();
       const crops = cropDetections(frame, detections, options.get());
       if (!split) {

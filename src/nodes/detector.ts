@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, Detector } from '../core/detector';
 import { DEFAULT_MAX_PIXELS } from '../core/image';
-import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel } from './common';
+import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, userDirOf } from './common';
 
 interface DetectorNodeDef extends NodeDef {
   model: string;
@@ -42,7 +42,7 @@ export default function (RED: NodeAPI): void {
 
     onInput(node, async (msg, send) => {
       const d = await detector();
-      const frame = await frameOf(msg, property, maxPixels);
+      const frame = await frameOf(msg, { property, maxPixels, userDir: userDirOf(RED) });
       const started = performance.now();
       const result = await d.detect(frame);
       msg.detections = result.detections;

@@ -1,11 +1,10 @@
 // avi-model: one ONNX model shared by every node that uses it, loaded once, reloaded when its file changes.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DETECTOR_FORMATS } from '../core/formats';
 import { NORMALIZATIONS, type NormalizationName } from '../core/image';
 import { loadModel, type ExecutionProvider, type Model, type ModelOptions } from '../core/model';
-import { errorMessage, num, statusBusy, statusError, statusOk } from './common';
+import { errorMessage, num, resolveFilePath, statusBusy, statusError, statusOk, userDirOf } from './common';
 
 interface ModelNodeDef extends NodeDef {
   path: string;
@@ -30,14 +29,6 @@ export interface ModelConfigNode extends Node {
 
 /** How often the model file is checked for a change, in ms. Polling works on every filesystem. */
 const WATCH_INTERVAL_MS = 2000;
-const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
-
-/** A relative path is looked up in the Node-RED user directory, then in this package (its demo models). */
-export function resolveModelPath(file: string, userDir: string | undefined): string {
-  if (!file || path.isAbsolute(file)) return file;
-  const candidates = [userDir && path.resolve(userDir, file), path.resolve(PACKAGE_ROOT, file)].filter(Boolean) as string[];
-  return candidates.find((p) => fs.existsSync(p)) ?? candidates[0];
-}
 
 export function parseClassNames(text: string | undefined): string[] {
   return (text ?? '')
@@ -50,8 +41,8 @@ export default function (RED: NodeAPI): void {
   function AviModelNode(this: ModelConfigNode, config: ModelNodeDef) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const userDir = (RED.settings as { userDir?: string }).userDir;
-    const file = resolveModelPath((config.path ?? '').trim(), userDir);
+    const userDir = userDirOf(RED);
+    const file = resolveFilePath((config.path ?? '').trim(), userDir);
     const users = new Set<Node>();
     let current: Promise<Model> | undefined;
     let closed = false;
@@ -67,7 +58,7 @@ export default function (RED: NodeAPI): void {
       if ((width > 0) !== (height > 0)) throw new Error('input size needs both width and height (or neither, for auto)');
       return {
         classNames: parseClassNames(config.classNames),
-        labels: config.labels ? resolveModelPath(config.labels.trim(), userDir) : undefined,
+        labels: config.labels ? resolveFilePath(config.labels.trim(), userDir) : undefined,
         executionProvider: (config.provider === 'cuda' ? 'cuda' : 'cpu') as ExecutionProvider,
         threads: num(config.threads, 0),
         inputWidth: width || undefined,
