@@ -39,7 +39,7 @@ def f3(x) -> str:
 def detector_card(args, runs) -> str:
     model = os.path.join(ROOT, "models", "pill-detector.onnx")
     d = describe(model)
-    synth, real = load(runs, "detector-synth"), load(runs, "detector-real")
+    synth, synth_demo, real = load(runs, "detector-synth"), load(runs, "detector-synth-nms45"), load(runs, "detector-real")
     photos = re.search(r"(\d+) real photos", open(os.path.join(runs, "detector.log")).read())
     used_real = bool(photos and int(photos.group(1)) > 0)
     lines = [
@@ -69,12 +69,15 @@ def detector_card(args, runs) -> str:
     lines += ["", "## Figures", "",
               f"Confidence {args.conf} (the demo flow's), NMS IoU 0.7 for mAP as Ultralytics `val`; `avi eval` (docs/eval.md).", "",
               "| set | images | units | mAP@50 | mAP@50:95 | precision | recall | F1 |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, r in ((f"`avi synth` seed {args.eval_seed}, 300 frames (never trained on)", synth), ("real pills, valid + test (`--single-class`)", real)):
+    sets = ((f"`avi synth` seed {args.eval_seed}, 300 frames (never trained on)", synth),
+            ("the same, at the demo's NMS IoU 0.45 (`--iou 0.45`)", synth_demo),
+            ("real pills, valid + test (`--single-class`)", real))
+    for name, r in sets:
         if r:
             lines.append(f"| {name} | {r['dataset']['images']} | {r['counts']['truth']} | {f3(r['map50'])} | {f3(r['map50_95'])} | {f3(r['precision'])} | {f3(r['recall'])} | {f3(r['f1'])} |")
     lines += ["", "Commands (from the repository root; `training/train.sh` runs them all):", "", "```",
               f"node bin/avi.js synth --out training/data/synth-s{args.eval_seed} --frames 300 --seed {args.eval_seed} --val-fraction 0",
-              f"node bin/avi.js eval --model models/pill-detector.onnx --dataset training/data/synth-s{args.eval_seed}/detect --split all --conf {args.conf}",
+              f"node bin/avi.js eval --model models/pill-detector.onnx --dataset training/data/synth-s{args.eval_seed}/detect --split all --conf {args.conf} [--iou 0.45]",
               f"node bin/avi.js eval --model models/pill-detector.onnx --dataset ../shared/fixtures/datasets/pills-roboflow-coco --split valid,test --single-class --conf {args.conf}",
               "```", "", "## Limits", "",
               "- Trained on drawn frames: real lighting, motion blur, dense piles and printed blister foil are harder (see the real-photo figures).",
@@ -122,8 +125,9 @@ def classifier_card(args, runs) -> str:
               f"node bin/avi.js synth --out training/data/synth-s{args.eval_seed} --frames 300 --seed {args.eval_seed} --val-fraction 0",
               f"node bin/avi.js eval --model models/pill-defects.onnx --dataset training/data/synth-s{args.eval_seed}/classify --split all",
               "```", "", "## Limits", "",
-              "- Knows only the drawn defects of `avi synth`; real defects look different. Crops cut from the truth boxes; on detector boxes the figures are a little lower.",
-              "- Units cut by the frame edge have no crop in training and are often called `broken`."]
+              "- Knows only the drawn defects of `avi synth`; real defects look different.",
+              "- Scored on crops cut at the truth boxes; the demo feeds it crops cut at detector boxes (test/demo-models.test.ts checks that path).",
+              "- Units cut by the frame edge have no crop in training, so what it says of them means little."]
     return "\n".join(lines) + "\n"
 
 

@@ -221,7 +221,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--synth", required=True, help="avi synth output folder (its detect/images/train is used)")
     ap.add_argument("--real", help="COCO file of real pill photos to mix in (pills-roboflow-coco train split)")
-    ap.add_argument("--real-share", type=float, default=0.25, help="share of training inputs drawn from --real")
+    ap.add_argument("--real-share", type=float, default=0.3, help="share of training inputs drawn from --real")
     ap.add_argument("--size", type=int, default=320, help="model input, pixels (square)")
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=16)

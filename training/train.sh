@@ -36,6 +36,7 @@ evaluate() { # name, then avi eval arguments
   node bin/avi.js eval "$@" --json --report $RUNS/$name.html > $RUNS/$name.json
 }
 evaluate detector-synth --model models/pill-detector.onnx --dataset training/data/synth-s$EVAL_SEED/detect --split all --conf $DEMO_CONF
+evaluate detector-synth-nms45 --model models/pill-detector.onnx --dataset training/data/synth-s$EVAL_SEED/detect --split all --conf $DEMO_CONF --iou 0.45
 evaluate classifier-synth --model models/pill-defects.onnx --dataset training/data/synth-s$EVAL_SEED/classify --split all
 if [ -d "$PILLS" ]; then
   evaluate detector-real --model models/pill-detector.onnx --dataset "$PILLS" --split valid,test --single-class --conf $DEMO_CONF
