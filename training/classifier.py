@@ -5,7 +5,6 @@ Input: one unit crop as avi-crop cuts it (the box plus 10 % on each side), stret
 broken), as `yolo export` writes a classifier; the batch axis is dynamic so avi-classifier runs all the
 crops of a frame at once.
 """
-import argparse
 import glob
 import math
 import os
@@ -16,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import Residual, conv, export_onnx, jitter_colour, load_rgb, python_names, seed_everything, use_cpu_threads
+from common import Residual, adamw_cosine, conv, export_onnx, jitter_colour, load_rgb, python_names, start_training, training_parser
 
 
 class DefectClassifier(nn.Module):
@@ -74,18 +73,8 @@ def augment(batch: torch.Tensor, rng: random.Random) -> torch.Tensor:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--synth", required=True, help="avi synth output folder (its classify/train is used)")
-    ap.add_argument("--size", type=int, default=64, help="model input, pixels (square)")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", required=True, help="ONNX file to write")
-    args = ap.parse_args()
-    seed_everything(args.seed)
-    use_cpu_threads()
-    rng = random.Random(args.seed)
+    ap = training_parser(__doc__, "avi synth output folder (its classify/train is used)", size=64, batch=64)
+    args, rng = start_training(ap)
 
     classes = [line.strip() for line in open(os.path.join(args.synth, "classify", "classes.txt")) if line.strip()]
     images, labels = read_split(os.path.join(args.synth, "classify", "train"), classes, args.size)
@@ -94,9 +83,7 @@ def main():
     # Draw every class equally often: good units outnumber each defect about six to one.
     weights = (1.0 / counts.float())[labels]
     net = DefectClassifier(len(classes))
-    optimiser = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
-    warmup = min(200, args.steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+    optimiser, schedule = adamw_cosine(net, args.lr, args.steps)
     generator = torch.Generator().manual_seed(args.seed)
     started = time.time()
     net.train()

@@ -1,6 +1,8 @@
 """What both demo models share: layers, seeding, image loading, colour jitter and ONNX export with metadata."""
+import argparse
 import datetime
 import hashlib
+import math
 import os
 import random
 
@@ -19,6 +21,35 @@ def seed_everything(seed: int) -> None:
 
 def use_cpu_threads() -> None:
     torch.set_num_threads(int(os.environ.get("AVI_TRAIN_THREADS", os.cpu_count() or 2)))
+
+
+def training_parser(doc: str, synth_help: str, size: int, batch: int) -> argparse.ArgumentParser:
+    """The options both trainers take; each adds its own."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--synth", required=True, help=synth_help)
+    ap.add_argument("--size", type=int, default=size, help="model input, pixels (square)")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the augmentation")
+    ap.add_argument("--out", required=True, help="ONNX file to write")
+    return ap
+
+
+def start_training(ap: argparse.ArgumentParser) -> tuple[argparse.Namespace, random.Random]:
+    """Parses the options, seeds every generator and sets the CPU threads; returns the augmentation's generator."""
+    args = ap.parse_args()
+    seed_everything(args.seed)
+    use_cpu_threads()
+    return args, random.Random(args.seed)
+
+
+def adamw_cosine(net: nn.Module, lr: float, steps: int):
+    """AdamW with a linear warm-up over the first 10 % (at most 200 steps), then a cosine decay to zero."""
+    optimiser = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
+    warmup = max(1, min(200, steps // 10))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / steps)))
+    return optimiser, schedule
 
 
 def conv(c_in: int, c_out: int, k: int = 3, s: int = 1) -> nn.Sequential:

@@ -6,7 +6,6 @@ centre (YOLOX's centre prior), scores learn the IoU of their box (quality focal 
 export decodes the boxes inside the graph, so the ONNX output is [1, 5, N]: cx, cy, w, h in input pixels and
 the "pill" score, as `yolo export` writes a one-class YOLOv8.
 """
-import argparse
 import glob
 import json
 import math
@@ -18,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import Residual, conv, export_onnx, jitter_colour, load_rgb, python_names, seed_everything, use_cpu_threads
+from common import Residual, adamw_cosine, conv, export_onnx, jitter_colour, load_rgb, python_names, start_training, training_parser
 
 STRIDES = (8, 16, 32)
 # Long sides (input pixels) each level learns; they overlap so that no unit falls between two levels.
@@ -218,29 +217,17 @@ def augment(source: Source, size: int, rng: random.Random) -> tuple[torch.Tensor
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--synth", required=True, help="avi synth output folder (its detect/images/train is used)")
+    ap = training_parser(__doc__, "avi synth output folder (its detect/images/train is used)", size=320, batch=16)
     ap.add_argument("--real", help="COCO file of real pill photos to mix in (pills-roboflow-coco train split)")
     ap.add_argument("--real-share", type=float, default=0.3, help="share of training inputs drawn from --real")
-    ap.add_argument("--size", type=int, default=320, help="model input, pixels (square)")
-    ap.add_argument("--steps", type=int, default=4000)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", required=True, help="ONNX file to write")
-    args = ap.parse_args()
-    seed_everything(args.seed)
-    use_cpu_threads()
-    rng = random.Random(args.seed)
+    args, rng = start_training(ap)
 
     synth = yolo_sources(os.path.join(args.synth, "detect", "images", "train"))
     real = coco_sources(args.real) if args.real else []
     print(f"detector: {len(synth)} synthetic frames, {len(real)} real photos, {args.steps} steps of {args.batch}", flush=True)
     net = PillDetector()
     centres, strides = cell_centres(args.size)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
-    warmup = min(200, args.steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+    optimiser, schedule = adamw_cosine(net, args.lr, args.steps)
     started = time.time()
     net.train()
     for step in range(args.steps):
