@@ -240,7 +240,7 @@ def main():
         optimiser.step()
         schedule.step()
         if step % 50 == 0 or step == args.steps - 1:
-            print(f"step {step:5d}  loss {float(loss):.3f} (score {score_loss:.3f}, box {box_loss:.3f})  {time.time() - started:.0f} s", flush=True)
+            print(f"step {step:5d}  loss {loss.item():.3f} (score {score_loss:.3f}, box {box_loss:.3f})  {time.time() - started:.0f} s", flush=True)
     export_onnx(Exported(net, args.size), torch.zeros(1, 3, args.size, args.size), args.out,
                 {"description": "avi demo pill detector (one class, trained on avi synth frames)", "task": "detect",
                  "stride": max(STRIDES), "imgsz": [args.size, args.size], "names": python_names(["pill"])}, dynamic_batch=False)
