@@ -8,6 +8,8 @@ const { synthesizeFrame, CONDITIONS } = require('../dist/src/core/synth.js');
 
 const SEED = 2024;
 const COUNT = 6;
+/** The first frames show defects; the rest are clean, so that the demo shows a pass as well as rejects. */
+const DEFECT_FRAMES = 4;
 const OUT = path.join(__dirname, '..', 'examples', 'images');
 
 /** A frame shows the demo well when most units are good but two or more kinds of defect are there. */
@@ -18,14 +20,21 @@ function isShowcase(frame) {
   return whole.length >= 8 && good >= whole.length / 2 && defects.size >= 2;
 }
 
+/** Every whole unit good, and enough of them to be a line. */
+function isClean(frame) {
+  const whole = frame.units.filter((u) => !u.truncated);
+  return whole.length >= 8 && whole.every((u) => u.condition === 'good');
+}
+
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
   const labels = {};
   const seen = new Set();
   for (let index = 0; Object.keys(labels).length < COUNT; index++) {
-    if (index > 500) throw new Error('no showcase frames found in the first 500 frames');
+    if (index > 2000) throw new Error('not enough example frames in the first 2000 frames');
     const frame = await synthesizeFrame({ seed: SEED, index });
-    if (!isShowcase(frame)) continue;
+    const wanted = Object.keys(labels).length < DEFECT_FRAMES ? isShowcase : isClean;
+    if (!wanted(frame)) continue;
     const name = `line-${String(Object.keys(labels).length + 1).padStart(4, '0')}.jpg`;
     fs.writeFileSync(path.join(OUT, name), frame.jpeg);
     labels[name] = { seed: SEED, index, width: frame.width, height: frame.height, units: frame.units };
