@@ -9,8 +9,8 @@ import { parse as parseYaml } from 'yaml';
 import { synthCommand } from '../src/cli/synth';
 import { UsageError } from '../src/cli/main';
 import { cropBox, DEFAULT_CROP_OPTIONS } from '../src/core/crop';
-import { readDataset } from '../src/core/datasets';
-import { CONDITIONS, COCO_FILE, synthesizeFrame, writeDataset, type DatasetSummary } from '../src/core/synth';
+import { COCO_FILE, readDataset } from '../src/core/datasets';
+import { CONDITIONS, synthesizeFrame, writeDataset, type DatasetSummary } from '../src/core/synth';
 
 let tmp: string;
 const FRAMES = 12;

@@ -18,10 +18,16 @@ def load(runs: str, name: str):
     return json.load(open(path)) if os.path.exists(path) else None
 
 
-def seconds(runs: str, log: str) -> str:
+def run_log(runs: str, log: str) -> dict:
+    """What a trainer's log says of its run (its first line and its last), so the card cannot disagree with it."""
     text = open(os.path.join(runs, log)).read()
-    found = re.findall(r"after (\d+) s", text)
-    return f"{int(found[-1]) / 60:.0f} min" if found else "?"
+    first = text.splitlines()[0]
+    count = lambda pattern: int(m.group(1)) if (m := re.search(pattern, first)) else 0
+    steps = re.search(r"(\d+) steps of (\d+)", first)
+    took = re.findall(r"after (\d+) s", text)
+    return {"steps": f"{int(steps.group(1)):,} steps of {steps.group(2)}", "time": f"{int(took[-1]) / 60:.0f} min" if took else "?",
+            "frames": count(r"(\d+) synthetic frames"), "photos": count(r"(\d+) real photos"),
+            "share": count(r"(\d+) % of inputs"), "crops": count(r"(\d+) crops")}
 
 
 def describe(path: str) -> dict:
@@ -40,8 +46,8 @@ def detector_card(args, runs) -> str:
     model = os.path.join(ROOT, "models", "pill-detector.onnx")
     d = describe(model)
     synth, synth_demo, real = load(runs, "detector-synth"), load(runs, "detector-synth-nms45"), load(runs, "detector-real")
-    photos = re.search(r"(\d+) real photos", open(os.path.join(runs, "detector.log")).read())
-    used_real = bool(photos and int(photos.group(1)) > 0)
+    run = run_log(runs, "detector.log")
+    used_real = run["photos"] > 0
     lines = [
         "# pill-detector.onnx: the demo unit detector",
         "",
@@ -55,16 +61,16 @@ def detector_card(args, runs) -> str:
         f"| output | `output0` {d['output']}: cx, cy, w, h in input pixels and the `pill` score (Ultralytics YOLOv8 layout) |",
         f"| metadata | task `{d['meta'].get('task')}`, names `{d['meta'].get('names')}`, imgsz `{d['meta'].get('imgsz')}` |",
         "| architecture | anchor-free, YOLOv8-like: residual backbone, feature pyramid at strides 8, 16 and 32, per-cell score and box-side distances; trained from scratch (no pretrained weights) |",
-        f"| training time | {seconds(runs, 'detector.log')} on 2 CPU cores (3,000 steps of 16) |",
+        f"| training time | {run['time']} on 2 CPU cores ({run['steps']}) |",
         "| licence | Apache-2.0, as the package" + ("; trained in part on CC BY 4.0 photos, attributed below" if used_real else "") + " |",
         "",
         "## Data",
         "",
-        f"- `avi synth --frames 1500 --seed {args.train_seed} --val-fraction 0.1`: the 1,350 training frames (640x480), "
+        f"- `avi synth --frames {args.train_frames} --seed {args.train_seed} --val-fraction 0.1`: the {run['frames']:,} training frames (640x480), "
         "at random scales (0.55 to 2.4 times the letterbox size), positions, flips, quarter turns and colour shifts.",
     ]
     if used_real:
-        lines.append(f"- 30 % of the training inputs drawn from the 78 photos of the `train` split of {PILLS}, "
+        lines.append(f"- {run['share']} % of the training inputs drawn from the {run['photos']} photos of the `train` split of {PILLS}, "
                      "capsules and tablets as one class, with the same augmentation. Its `valid` and `test` splits were not used for training.")
     lines += ["", "## Figures", "",
               f"Confidence {args.conf} (the demo flow's), NMS IoU 0.7 for mAP as Ultralytics `val`; `avi eval` (docs/eval.md).", "",
@@ -92,6 +98,7 @@ def classifier_card(args, runs) -> str:
     model = os.path.join(ROOT, "models", "pill-defects.onnx")
     d = describe(model)
     r = load(runs, "classifier-synth")
+    run = run_log(runs, "classifier.log")
     lines = [
         "# pill-defects.onnx: the demo defect classifier",
         "",
@@ -105,12 +112,12 @@ def classifier_card(args, runs) -> str:
         f"| output | `output0` {d['output']}: probabilities, in the order of the names |",
         f"| metadata | task `{d['meta'].get('task')}`, names `{d['meta'].get('names')}`, imgsz `{d['meta'].get('imgsz')}` |",
         "| architecture | small residual CNN (4 stages, global average pool, one linear layer), trained from scratch |",
-        f"| training time | {seconds(runs, 'classifier.log')} on 2 CPU cores (3,000 steps of 64, classes drawn equally often) |",
+        f"| training time | {run['time']} on 2 CPU cores ({run['steps']}, classes drawn equally often) |",
         "| licence | Apache-2.0, as the package; trained only on frames drawn by `avi synth` |",
         "",
         "## Data",
         "",
-        f"The unit crops of `avi synth --frames 1500 --seed {args.train_seed} --val-fraction 0.1` (`classify/train`), "
+        f"The {run['crops']:,} unit crops of `avi synth --frames {args.train_frames} --seed {args.train_seed} --val-fraction 0.1` (`classify/train`), "
         "shifted and scaled by a few percent (detector boxes are never exact), turned, flipped and colour-shifted.",
         "", "## Figures", "",
     ]
@@ -135,6 +142,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", required=True)
     ap.add_argument("--train-seed", type=int, required=True)
+    ap.add_argument("--train-frames", type=int, required=True)
     ap.add_argument("--eval-seed", type=int, required=True)
     ap.add_argument("--conf", type=float, required=True)
     args = ap.parse_args()

@@ -12,6 +12,7 @@ import math
 import os
 import random
 import time
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -61,15 +62,24 @@ def box_iou_aligned(a: torch.Tensor, b: torch.Tensor, generalised: bool = False)
     return iou - (hull - union) / hull.clamp(min=1e-6)
 
 
-def cell_centres(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centres (A, 2) in input pixels and strides (A,) of every cell of every level, in output order."""
-    centres, strides = [], []
+class Cells(NamedTuple):
+    """Every cell of every level, in output order (A cells)."""
+    centres: torch.Tensor  # (A, 2) in input pixels
+    strides: torch.Tensor  # (A,)
+    min_size: torch.Tensor  # (A,) shortest long side of a unit the cell's level learns (LEVEL_SIZES)
+    max_size: torch.Tensor  # (A,) longest
+
+
+def cells_of(size: int) -> Cells:
+    centres, strides, min_size, max_size = [], [], [], []
     for s in STRIDES:
         n = size // s
         ys, xs = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
         centres.append(torch.stack([xs, ys], -1).reshape(-1, 2).float().add(0.5).mul(s))
         strides.append(torch.full((n * n,), float(s)))
-    return torch.cat(centres), torch.cat(strides)
+        min_size.append(torch.full((n * n,), LEVEL_SIZES[s][0]))
+        max_size.append(torch.full((n * n,), LEVEL_SIZES[s][1]))
+    return Cells(torch.cat(centres), torch.cat(strides), torch.cat(min_size), torch.cat(max_size))
 
 
 def flatten(levels):
@@ -88,9 +98,9 @@ class Exported(nn.Module):
     def __init__(self, net: PillDetector, size: int):
         super().__init__()
         self.net = net
-        centres, strides = cell_centres(size)
-        self.register_buffer("centres", centres)
-        self.register_buffer("strides", strides)
+        cells = cells_of(size)
+        self.register_buffer("centres", cells.centres)
+        self.register_buffer("strides", cells.strides)
 
     def forward(self, images):
         raw = flatten(self.net(images))
@@ -99,12 +109,13 @@ class Exported(nn.Module):
         return torch.cat([cxcywh, raw[..., 4:].sigmoid()], -1).transpose(1, 2)
 
 
-def assign(boxes: torch.Tensor, centres: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
+def assign(boxes: torch.Tensor, cells: Cells) -> torch.Tensor:
     """Index of the truth box each cell learns, -1 for background. A cell is positive when its centre lies in
     the box, within 2.5 strides of the box centre and on a level meant for the box's size (LEVEL_SIZES: a
     coarse level sees a large unit whole, a fine one only part of it); a cell claimed by several boxes takes
     the one whose centre is nearest relative to its size; a box holding no cell centre takes its nearest cell
     on the finest level meant for it."""
+    centres, strides = cells.centres, cells.strides
     if boxes.numel() == 0:
         return torch.full((centres.shape[0],), -1, dtype=torch.long)
     box_centre = (boxes[:, :2] + boxes[:, 2:]) / 2
@@ -112,9 +123,7 @@ def assign(boxes: torch.Tensor, centres: torch.Tensor, strides: torch.Tensor) ->
     inside = ((centres[:, None] > boxes[None, :, :2]) & (centres[:, None] < boxes[None, :, 2:])).all(-1)
     near = ((centres[:, None] - box_centre[None]).abs() < 2.5 * strides[:, None, None]).all(-1)
     long_side = size.max(1).values
-    low = torch.tensor([LEVEL_SIZES[int(s)][0] for s in strides])
-    high = torch.tensor([LEVEL_SIZES[int(s)][1] for s in strides])
-    meant = (long_side[None] >= low[:, None]) & (long_side[None] <= high[:, None])
+    meant = (long_side[None] >= cells.min_size[:, None]) & (long_side[None] <= cells.max_size[:, None])
     distance = ((centres[:, None] - box_centre[None]) / size[None]).pow(2).sum(-1)
     distance = distance.masked_fill(~(inside & near & meant), float("inf"))
     best, target = distance.min(1)
@@ -127,14 +136,14 @@ def assign(boxes: torch.Tensor, centres: torch.Tensor, strides: torch.Tensor) ->
     return target
 
 
-def loss_of(levels, batch_boxes, centres, strides):
+def loss_of(levels, batch_boxes, cells: Cells):
     raw = flatten(levels)
-    boxes = decode(raw, centres, strides)
+    boxes = decode(raw, cells.centres, cells.strides)
     score_logit = raw[..., 4]
     score_target = torch.zeros_like(score_logit)
     giou_losses, positives = [], 0
     for b, truth in enumerate(batch_boxes):
-        target = assign(truth, centres, strides)
+        target = assign(truth, cells)
         pos = target >= 0
         if pos.any():
             pred, gt = boxes[b, pos], truth[target[pos]]
@@ -224,16 +233,16 @@ def main():
 
     synth = yolo_sources(os.path.join(args.synth, "detect", "images", "train"))
     real = coco_sources(args.real) if args.real else []
-    print(f"detector: {len(synth)} synthetic frames, {len(real)} real photos, {args.steps} steps of {args.batch}", flush=True)
+    print(f"detector: {len(synth)} synthetic frames, {len(real)} real photos ({round(args.real_share * 100) if real else 0} % of inputs), {args.steps} steps of {args.batch}", flush=True)
     net = PillDetector()
-    centres, strides = cell_centres(args.size)
+    cells = cells_of(args.size)
     optimiser, schedule = adamw_cosine(net, args.lr, args.steps)
     started = time.time()
     net.train()
     for step in range(args.steps):
         batch = [augment(rng.choice(real) if real and rng.random() < args.real_share else rng.choice(synth), args.size, rng) for _ in range(args.batch)]
         images = torch.stack([b[0] for b in batch]) / 255.0
-        loss, score_loss, box_loss = loss_of(net(images), [b[1] for b in batch], centres, strides)
+        loss, score_loss, box_loss = loss_of(net(images), [b[1] for b in batch], cells)
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 10.0)

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TRAIN_SEED=1          # avi synth seed of the training frames
+TRAIN_FRAMES=1500     # of which the last 10 % are a val split, not trained on
 EVAL_SEED=7777        # avi synth seed of the held-out frames: never used for training
 DEMO_CONF=0.5         # detector confidence in examples/demo-pill-line.json
 PILLS=${PILLS_COCO:-../shared/fixtures/datasets/pills-roboflow-coco}
@@ -19,7 +20,7 @@ fi
 [ -d dist/src ] || npm run build
 mkdir -p "$RUNS"
 
-node bin/avi.js synth --out training/data/synth-s$TRAIN_SEED --frames 1500 --seed $TRAIN_SEED --val-fraction 0.1 --overwrite
+node bin/avi.js synth --out training/data/synth-s$TRAIN_SEED --frames $TRAIN_FRAMES --seed $TRAIN_SEED --val-fraction 0.1 --overwrite
 node bin/avi.js synth --out training/data/synth-s$EVAL_SEED --frames 300 --seed $EVAL_SEED --val-fraction 0 --overwrite
 
 real=()
@@ -41,4 +42,4 @@ evaluate classifier-synth --model models/pill-defects.onnx --dataset training/da
 if [ -d "$PILLS" ]; then
   evaluate detector-real --model models/pill-detector.onnx --dataset "$PILLS" --split valid,test --single-class --conf $DEMO_CONF
 fi
-$PY training/cards.py --runs $RUNS --train-seed $TRAIN_SEED --eval-seed $EVAL_SEED --conf $DEMO_CONF
+$PY training/cards.py --runs $RUNS --train-seed $TRAIN_SEED --train-frames $TRAIN_FRAMES --eval-seed $EVAL_SEED --conf $DEMO_CONF

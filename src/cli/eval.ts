@@ -16,7 +16,7 @@ import {
 import { Detector } from '../core/detector';
 import { decodeImage } from '../core/image';
 import { evaluateClassification, evaluateDetections, type ClassificationSample, type ImageResult } from '../core/metrics';
-import { loadModel, type Model } from '../core/model';
+import { loadModel, sha256, type Model } from '../core/model';
 import { formatMetric, renderReport, type EvalReport } from '../core/report';
 import { parse, UsageError, type Command } from './main';
 
@@ -95,9 +95,11 @@ async function evalDetector(model: Model, dataset: DetectionDataset, confidence:
   const modelNames = modelClassNames(model, detector.plan.classCount);
   const alignment = singleClass ? singleClassAlignment(dataset.classNames, modelNames) : alignClasses(dataset.classNames, modelNames, dataset.named);
   const images: ImageResult[] = [];
+  const hashes = new Map<string, string>();
   for (const [index, image] of dataset.images.entries()) {
     progress(index, dataset.images.length);
     const frame = await decodeImage(image.path);
+    if (frame.encoded) hashes.set(image.path, sha256(frame.encoded));
     if (frame.width !== image.width || frame.height !== image.height) {
       throw new Error(`${image.path} is ${frame.width} x ${frame.height}, but its annotations are for ${image.width} x ${image.height}`);
     }
@@ -113,7 +115,7 @@ async function evalDetector(model: Model, dataset: DetectionDataset, confidence:
   const notes = [...matchingNotes(alignment), ...dataset.notes];
   if (withoutTruth.length) notes.push(`model classes without truth boxes, left out of the means: ${withoutTruth.join(', ')}`);
   return {
-    ...(await reportBase(model, dataset, detector.format, images.reduce((n, i) => n + i.truth.filter((t) => !t.crowd).length, 0))),
+    ...(await reportBase(model, dataset, detector.format, detection.counts.truth, hashes)),
     settings: [
       { name: 'conf', value: String(confidence), meaning: 'confidence at which precision, recall, F1 and the confusion matrix are read' },
       { name: 'iou', value: String(nmsIou), meaning: 'NMS IoU: of two overlapping boxes of one class, the lower-scored is dropped above this' },
@@ -130,10 +132,12 @@ async function evalClassifier(model: Model, dataset: ClassificationDataset): Pro
   const modelNames = modelClassNames(model, Number(model.outputs[0].shape[1]) || undefined);
   const alignment = alignClasses(dataset.classNames, modelNames, dataset.named);
   const samples: ClassificationSample[] = [];
+  const hashes = new Map<string, string>();
   for (let start = 0; start < dataset.images.length; start += CLASSIFY_BATCH) {
     progress(start, dataset.images.length);
     const batch = dataset.images.slice(start, start + CLASSIFY_BATCH);
     const frames = await Promise.all(batch.map((image) => decodeImage(image.path)));
+    frames.forEach((frame, i) => frame.encoded && hashes.set(batch[i].path, sha256(frame.encoded)));
     const { classifications } = await classifier.classify(frames);
     classifications.forEach((c, i) => {
       // Dataset-only classes (the model cannot predict them) score 0.
@@ -147,7 +151,7 @@ async function evalClassifier(model: Model, dataset: ClassificationDataset): Pro
   const notes = [...matchingNotes(alignment), ...dataset.notes];
   if (withoutImages.length) notes.push(`model classes without images in the dataset: ${withoutImages.join(', ')}`);
   return {
-    ...(await reportBase(model, dataset, 'classifier', samples.length)),
+    ...(await reportBase(model, dataset, 'classifier', samples.length, hashes)),
     settings: [{ name: 'decision', value: 'top-1', meaning: 'each image is given the class with the highest score' }],
     notes,
     classification,
@@ -169,7 +173,8 @@ function matchingNotes(a: ClassAlignment): string[] {
   return notes;
 }
 
-async function reportBase(model: Model, dataset: Dataset, format: string, objects: number): Promise<Omit<EvalReport, 'settings' | 'notes'>> {
+/** `hashes`: SHA-256 of the images already read, so that the dataset digest reads only the rest. */
+async function reportBase(model: Model, dataset: Dataset, format: string, objects: number, hashes: ReadonlyMap<string, string>): Promise<Omit<EvalReport, 'settings' | 'notes'>> {
   const info = model.info;
   return {
     tool: `avi eval ${packageVersion()}`,
@@ -190,7 +195,7 @@ async function reportBase(model: Model, dataset: Dataset, format: string, object
       splits: dataset.splits,
       images: dataset.images.length,
       objects,
-      sha256: await datasetSha256(dataset),
+      sha256: await datasetSha256(dataset, hashes),
     },
   };
 }

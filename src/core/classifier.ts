@@ -1,6 +1,7 @@
 // Whole images or crops in, one classification each: batched into one run where the model's batch axis allows.
 import * as ort from 'onnxruntime-node';
 import { NORMALIZATIONS, resizeForModel, writeTensor, type NormalizationName, type RgbImage, type ResizeMode } from './image';
+import { sigmoid } from './formats';
 import type { Model } from './model';
 import type { Classification } from './types';
 
@@ -98,7 +99,7 @@ export function activate(raw: ArrayLike<number>, activation: Activation): number
   const values = Array.from(raw);
   const mode = activation === 'auto' ? (isDistribution(values) ? 'none' : 'softmax') : activation;
   if (mode === 'none') return values;
-  if (mode === 'sigmoid') return values.map((v) => 1 / (1 + Math.exp(-v)));
+  if (mode === 'sigmoid') return values.map(sigmoid);
   const max = Math.max(...values);
   const exps = values.map((v) => Math.exp(v - max));
   const sum = exps.reduce((a, b) => a + b, 0);

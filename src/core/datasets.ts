@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { parse as parseYaml } from 'yaml';
+import { imageSize } from './image';
 import type { TruthBox } from './metrics';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff'];
@@ -184,8 +184,9 @@ export function singleClassAlignment(datasetNames: string[], modelNames: string[
 /**
  * SHA-256 of the dataset as read: of the text "<sha256 of file>  <path relative to root>\n" for every
  * file read, sorted by path, so that `sha256sum` over the same files, sorted, gives the same digest.
+ * `known` holds digests already taken (of images read for evaluation), so those files are not read again.
  */
-export async function datasetSha256(dataset: Dataset): Promise<string> {
+export async function datasetSha256(dataset: Dataset, known: ReadonlyMap<string, string> = new Map()): Promise<string> {
   const base = statSync(dataset.root).isFile() ? path.dirname(dataset.root) : dataset.root;
   const rows = [...new Set(dataset.files)].map((file) => ({
     file,
@@ -193,7 +194,7 @@ export async function datasetSha256(dataset: Dataset): Promise<string> {
   }));
   rows.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   const manifest = createHash('sha256');
-  for (const row of rows) manifest.update(`${await fileSha256(row.file)}  ${row.rel}\n`);
+  for (const row of rows) manifest.update(`${known.get(row.file) ?? (await fileSha256(row.file))}  ${row.rel}\n`);
   return manifest.digest('hex');
 }
 
@@ -434,7 +435,8 @@ interface CocoSplit extends SplitSource {
   file: string;
 }
 
-const COCO_FILE = '_annotations.coco.json';
+/** Roboflow's name for a split's COCO file. */
+export const COCO_FILE = '_annotations.coco.json';
 
 /** Roboflow's export: DIR/_annotations.coco.json, or one per split folder (train/valid/test). */
 function findCocoFiles(root: string): CocoSplit[] {
@@ -506,7 +508,9 @@ async function readCoco(root: string, splits: CocoSplit[], options: ReadDatasetO
         box.crowd = true;
         crowd++;
       }
-      byImage.set(a.image_id, [...(byImage.get(a.image_id) ?? []), box]);
+      const boxes = byImage.get(a.image_id);
+      if (boxes) boxes.push(box);
+      else byImage.set(a.image_id, [box]);
     }
     for (const image of json.images ?? []) {
       const candidates = [path.resolve(dir, image.file_name), path.resolve(dir, 'images', image.file_name)];
@@ -596,15 +600,6 @@ function parseYamlFile(text: string, file: string): unknown {
     return parseYaml(text);
   } catch (err) {
     throw new Error(`${file}: ${(err as Error).message.split('\n')[0]}`);
-  }
-}
-
-async function imageSize(file: string): Promise<{ width: number; height: number }> {
-  try {
-    const meta = await sharp(file).metadata();
-    return { width: meta.autoOrient.width, height: meta.autoOrient.height };
-  } catch (err) {
-    throw new Error(`image ${file}: ${(err as Error).message}`);
   }
 }
 

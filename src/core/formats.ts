@@ -71,7 +71,8 @@ export interface ModelSignature {
   inputHeight: number;
 }
 
-function dim(value: number | string | undefined): number | undefined {
+/** A fixed dimension's size; undefined for a dynamic one. */
+export function dim(value: number | string | undefined): number | undefined {
   return typeof value === 'number' && value > 0 ? value : undefined;
 }
 
@@ -185,7 +186,7 @@ export interface Decoded {
 }
 
 const num = (v: number | bigint): number => (typeof v === 'bigint' ? Number(v) : v);
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 /** Decodes raw outputs to candidates in model-input pixels. */
 export function decodeOutputs(plan: FormatPlan, outputs: Record<string, OutputTensor>, p: DecodeParams): Decoded {

@@ -75,6 +75,16 @@ export async function decodeImage(input: Buffer | string, options: DecodeOptions
   }
 }
 
+/** An image file's width and height as decodeImage gives them (after EXIF orientation), from its header only. */
+export async function imageSize(file: string): Promise<{ width: number; height: number }> {
+  try {
+    const meta = await sharp(file).metadata();
+    return { width: meta.autoOrient.width, height: meta.autoOrient.height };
+  } catch (err) {
+    throw new Error(`image ${file}: ${(err as Error).message}`);
+  }
+}
+
 function refuseHuge(width: number, height: number, maxPixels: number): void {
   const pixels = width * height;
   if (pixels > maxPixels) {
@@ -140,6 +150,8 @@ export async function resizeForModel(
   padValue = 114,
   align: 'center' | 'top-left' = 'center',
 ): Promise<ResizeResult> {
+  // Already the model's size: either mode would give the same pixels back, so skip sharp's round trip.
+  if (source.width === width && source.height === height) return { image: source, transform: { scaleX: 1, scaleY: 1, padX: 0, padY: 0 } };
   const input = sharp(source.data, { raw: { width: source.width, height: source.height, channels: 3 } });
   if (mode === 'stretch') {
     const data = await input.resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
@@ -209,21 +221,16 @@ export function writeTensor(image: RgbImage, out: Float32Array, offset: number, 
     }
     return;
   }
-  // Channel c of the tensor reads source channel src[c]: RGB as is, or reversed for BGR models.
-  const src = layout.bgr ? [2, 1, 0] : [0, 1, 2];
-  const mul = [0, 1, 2].map((c) => norm.scale / norm.std[c]);
-  const add = [0, 1, 2].map((c) => -norm.mean[c] / norm.std[c]);
-  if (layout.order === 'nchw') {
-    for (let c = 0; c < 3; c++) {
-      const base = offset + c * plane;
-      const s = src[c];
-      const m = mul[c];
-      const a = add[c];
-      for (let i = 0; i < plane; i++) out[base + i] = data[i * 3 + s] * m + a;
-    }
-  } else {
-    for (let i = 0; i < plane; i++) {
-      for (let c = 0; c < 3; c++) out[offset + i * 3 + c] = data[i * 3 + src[c]] * mul[c] + add[c];
-    }
+  // Tensor channel c reads source channel s<c>: RGB as is, or reversed for BGR models. One pass over the
+  // pixels with the constants in locals: this runs on every frame and every crop.
+  const [s0, s1, s2] = layout.bgr ? [2, 1, 0] : [0, 1, 2];
+  const [m0, m1, m2] = [0, 1, 2].map((c) => norm.scale / norm.std[c]);
+  const [a0, a1, a2] = [0, 1, 2].map((c) => -norm.mean[c] / norm.std[c]);
+  // nchw: channel planes `plane` apart, one element per pixel; nhwc: channels adjacent, three per pixel.
+  const [step, o1, o2] = layout.order === 'nchw' ? [1, plane, 2 * plane] : [3, 1, 2];
+  for (let i = 0, j = 0, o = offset; i < plane; i++, j += 3, o += step) {
+    out[o] = data[j + s0] * m0 + a0;
+    out[o + o1] = data[j + s1] * m1 + a1;
+    out[o + o2] = data[j + s2] * m2 + a2;
   }
 }

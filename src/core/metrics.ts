@@ -53,8 +53,12 @@ export type MatchOutcome = 'tp' | 'fp' | 'ignored';
  * threshold; a regular box is preferred over a crowd box. Returns one outcome per prediction, in
  * the order given.
  */
-export function matchPredictions(predictions: PredictedBox[], truth: TruthBox[], iouThreshold: number): MatchOutcome[] {
-  const order = rankByConfidence(predictions);
+export function matchPredictions(
+  predictions: PredictedBox[],
+  truth: TruthBox[],
+  iouThreshold: number,
+  order = rankByConfidence(predictions),
+): MatchOutcome[] {
   // Regular boxes first, crowd boxes last, as COCOeval sorts them.
   const gts = [...truth.filter((t) => !t.crowd), ...truth.filter((t) => t.crowd)];
   const taken = new Array<boolean>(gts.length).fill(false);
@@ -75,6 +79,12 @@ export function matchPredictions(predictions: PredictedBox[], truth: TruthBox[],
     outcome[p] = gts[best].crowd ? 'ignored' : 'tp';
   }
   return outcome;
+}
+
+function byClass<T extends { classId: number }>(items: T[], classCount: number): T[][] {
+  const lists = Array.from({ length: classCount }, () => [] as T[]);
+  for (const item of items) lists[item.classId].push(item);
+  return lists;
 }
 
 /** Indices of the predictions by descending confidence; a stable sort, as numpy's mergesort in COCOeval. */
@@ -180,14 +190,17 @@ export function evaluateDetections(images: ImageResult[], classNames: string[], 
   const ranked = classNames.map(() => thresholds.map(() => [] as Array<{ confidence: number; outcome: MatchOutcome }>));
   const truthCount = new Array<number>(classCount).fill(0);
   for (const image of images) {
+    // Each image's boxes split by class once, not once per class.
+    const truthOf = byClass(image.truth, classCount);
+    const predictionsOf = byClass(image.predictions, classCount);
     for (let c = 0; c < classCount; c++) {
-      const truth = image.truth.filter((t) => t.classId === c);
-      const predictions = image.predictions.filter((p) => p.classId === c);
+      const truth = truthOf[c];
+      const predictions = predictionsOf[c];
       truthCount[c] += truth.filter((t) => !t.crowd).length;
       if (predictions.length === 0) continue;
       const order = rankByConfidence(predictions);
       thresholds.forEach((t, ti) => {
-        const outcome = matchPredictions(predictions, truth, t);
+        const outcome = matchPredictions(predictions, truth, t, order);
         for (const p of order) ranked[c][ti].push({ confidence: predictions[p].confidence, outcome: outcome[p] });
       });
     }

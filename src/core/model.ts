@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readLabels } from './datasets';
-import { DETECTOR_FORMATS, type DetectorFormat, type TensorSpec } from './formats';
+import { DETECTOR_FORMATS, dim, type DetectorFormat, type TensorSpec } from './formats';
 import type { NormalizationName, TensorLayout } from './image';
 import { readOnnxMetadata, type OnnxMetadata } from './onnx-metadata';
 import type { ModelInfo } from './types';
@@ -123,8 +123,6 @@ function parseImgsz(text: string | undefined): { width: number; height: number }
   return undefined;
 }
 
-const fixed = (d: number | string | undefined): number | undefined => (typeof d === 'number' && d > 0 ? d : undefined);
-
 function specsOf(names: readonly string[], metadata: readonly ort.InferenceSession.ValueMetadata[]): TensorSpec[] {
   return names.map((name, i) => {
     const m = metadata[i] as ort.InferenceSession.ValueMetadata & { type?: string; shape?: Array<number | string> };
@@ -139,8 +137,8 @@ function imageInputOf(inputs: TensorSpec[]): { spec: TensorSpec; layout: Omit<Te
     throw new Error(`the model has no image input (a rank-4 tensor); its inputs are ${inputs.map((t) => `${t.name} [${t.shape.join(',')}]`).join(', ')}`);
   }
   const spec = candidates[0];
-  const c1 = fixed(spec.shape[1]);
-  const c3 = fixed(spec.shape[3]);
+  const c1 = dim(spec.shape[1]);
+  const c3 = dim(spec.shape[3]);
   if (c1 === 1 || c1 === 3) return { spec, layout: { order: 'nchw', channels: c1 } };
   if (c3 === 1 || c3 === 3) return { spec, layout: { order: 'nhwc', channels: c3 } };
   if (c1 === undefined) return { spec, layout: { order: 'nchw', channels: 3 } };
@@ -154,7 +152,7 @@ function guessTask(meta: OnnxMetadata, outputs: TensorSpec[], image: TensorSpec)
   // A classifier has one output [N, C] whose first axis is the input's batch axis.
   if (outputs.length === 1 && outputs[0].shape.length === 2) {
     const batch = outputs[0].shape[0];
-    if (typeof batch === 'string' || batch === -1 || batch === fixed(image.shape[0])) return 'classify';
+    if (typeof batch === 'string' || batch === -1 || batch === dim(image.shape[0])) return 'classify';
   }
   return 'detect';
 }
@@ -226,7 +224,7 @@ export async function loadModel(modelPath: string, options: ModelOptions = {}): 
       classNames,
       executionProvider: provider,
     };
-    const dynamicBatch = fixed(spec.shape[0]) === undefined;
+    const dynamicBatch = dim(spec.shape[0]) === undefined;
     return new Model(session, info, meta, task, { name: spec.name, type: spec.type, layout, dynamicBatch }, inputs, outputs, options);
   } catch (err) {
     await session.release();
@@ -236,8 +234,8 @@ export async function loadModel(modelPath: string, options: ModelOptions = {}): 
 
 function inputSize(spec: TensorSpec, order: 'nchw' | 'nhwc', meta: OnnxMetadata, options: ModelOptions): { width: number; height: number } {
   const [h, w] = order === 'nchw' ? [spec.shape[2], spec.shape[3]] : [spec.shape[1], spec.shape[2]];
-  const modelW = fixed(w);
-  const modelH = fixed(h);
+  const modelW = dim(w);
+  const modelH = dim(h);
   const wanted = options.inputWidth && options.inputHeight ? { width: options.inputWidth, height: options.inputHeight } : undefined;
   if (modelW && modelH) {
     if (wanted && (wanted.width !== modelW || wanted.height !== modelH)) {

@@ -1,6 +1,7 @@
 // Statistical process control of defect rates: subgroups, p-chart limits, run rules, EWMA, CUSUM, excursions.
 // Everything a chart remembers lives in one plain JSON object (SpcState) so Node-RED context can persist it.
 import { binomialTable, lowerQuantile, upperQuantile } from './binomial';
+import { SEVERITIES } from './router';
 import type { Severity } from './types';
 
 export const RULES = ['we1', 'we2', 'we3', 'we4', 'trend', 'ewma', 'cusum'] as const;
@@ -508,7 +509,6 @@ function stepRun(run: Run, value: number, restarted: boolean, entry: HistoryEntr
   run.value = value;
 }
 
-const SEVERITY_ORDER: Severity[] = ['critical', 'major', 'minor'];
 
 function severityOf(v: Violation): Severity {
   if (v.direction === 'down') return 'minor';
@@ -685,7 +685,7 @@ function trackExcursion(
   }
   if (found.length === 0) return;
   const primary = [...found].sort(
-    (a, b) => SEVERITY_ORDER.indexOf(severityOf(a)) - SEVERITY_ORDER.indexOf(severityOf(b)) || RULES.indexOf(a.rule) - RULES.indexOf(b.rule),
+    (a, b) => SEVERITIES.indexOf(severityOf(a)) - SEVERITIES.indexOf(severityOf(b)) || RULES.indexOf(a.rule) - RULES.indexOf(b.rule),
   )[0];
   const evidence = primary.evidence.map(summary);
   const run = primary.rule === 'ewma' ? chart.ewma : primary.rule === 'cusum' ? (primary.direction === 'up' ? chart.cusumUp : chart.cusumDown) : null;

@@ -7,6 +7,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { stringify as toYaml } from 'yaml';
 import { cropBox, DEFAULT_CROP_OPTIONS, extract } from './crop';
+import { COCO_FILE } from './datasets';
+import { boxIou } from './metrics';
 import { Random } from './random';
 import {
   renderFrame,
@@ -374,14 +376,6 @@ function segmentDistance(ax: number, ay: number, bx: number, by: number, cx: num
   );
 }
 
-function boxIou(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  return inter / (a.width * a.height + b.width * b.height - inter);
-}
-
 /** Touching units may overlap this much (pixels); their boxes at most this IoU, so NMS keeps both. */
 const MAX_OVERLAP = 1;
 const MAX_BOX_IOU = 0.35;
@@ -735,7 +729,6 @@ export async function writeDataset(options: DatasetOptions): Promise<DatasetSumm
 }
 
 /** Roboflow's name for a split's COCO file, beside that split's images. */
-export const COCO_FILE = '_annotations.coco.json';
 
 interface Coco {
   info: { description: string };

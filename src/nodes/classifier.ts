@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { Classifier, DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation } from '../core/classifier';
 import type { Crop, Detection } from '../core/types';
-import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, userDirOf } from './common';
+import { frameOf, modelConfigOf, num, onInput, plural, provenance, statusOk, useModel, userDirOf } from './common';
 
 interface ClassifierNodeDef extends NodeDef {
   model: string;
@@ -45,7 +45,7 @@ export default function (RED: NodeAPI): void {
           detection.classification = result.classifications[i];
         });
         msg.payload = result.classifications;
-        statusOk(node, `${crops.length} crops · ${result.runs} run${result.runs === 1 ? '' : 's'} · ${Math.round(performance.now() - started)} ms`);
+        statusOk(node, `${crops.length} crops · ${plural(result.runs, 'run')} · ${Math.round(performance.now() - started)} ms`);
       } else {
         const frame = await frameOf(msg, { userDir: userDirOf(RED) });
         const result = await c.classify([frame]);

@@ -177,6 +177,8 @@ export interface FrameOptions {
   maxPixels?: number;
   /** The user directory that relative image paths are looked up in first (userDirOf(RED)). */
   userDir?: string;
+  /** A msg.image that is not a decoded frame is an error, not passed over (the visualizer draws on it). */
+  strictImage?: boolean;
 }
 
 /**
@@ -185,13 +187,16 @@ export interface FrameOptions {
  */
 export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<FrameImage> {
   if (isFrameImage(msg.image)) return msg.image;
+  if (options.strictImage && msg.image !== undefined) {
+    throw new Error(`msg.image is not a decoded frame (width, height and width x height x 3 bytes of RGB in data), got ${describe(msg.image)}`);
+  }
   const property = options.property ?? 'payload';
   const input = getPath(msg, property);
   if (input === undefined || input === null || input === '') {
     throw new Error(`no image on the message: msg.image is not set and msg.${property} is empty; send an encoded image (Buffer) or a file path`);
   }
   if (!Buffer.isBuffer(input) && typeof input !== 'string') {
-    throw new Error(`msg.${property} must be an encoded image (Buffer) or a file path, got ${describe(input)}`);
+    throw new Error(`no image: expected msg.image (a decoded frame) or msg.${property} as an encoded image Buffer or a file path, got msg.${property} as ${describe(input)}`);
   }
   const source = typeof input === 'string' ? resolveFilePath(input.trim(), options.userDir) : input;
   const frame = await decodeImage(source, { maxPixels: options.maxPixels });

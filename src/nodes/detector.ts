@@ -2,6 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, Detector } from '../core/detector';
 import { DEFAULT_MAX_PIXELS } from '../core/image';
+import { parseClassList } from '../core/router';
 import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, userDirOf } from './common';
 
 interface DetectorNodeDef extends NodeDef {
@@ -21,10 +22,7 @@ export default function (RED: NodeAPI): void {
     const node = this;
     const property = config.property || 'payload';
     const maxPixels = num(config.maxMegapixels, DEFAULT_MAX_PIXELS / 1e6) * 1e6;
-    const classes = (config.classes ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
+    const classes = parseClassList(config.classes ?? '');
     const detector = useModel(
       node,
       modelConfigOf(RED, config.model),

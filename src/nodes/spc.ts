@@ -17,7 +17,7 @@ import {
   type SpcSettings,
   type SpcState,
 } from '../core/spc';
-import { errorMessage, getPath, onInput, settingsOf, statusError } from './common';
+import { errorMessage, getPath, onInput, plural, settingsOf, statusError } from './common';
 
 type RuleSwitches = { [R in RuleName]?: boolean };
 
@@ -110,6 +110,9 @@ function topicOf(item: { key: string | null; class?: string | null }): string {
   return item.class ? `${item.key}/${item.class}` : (item.key ?? '');
 }
 
+/** The status suffix for open excursions: " · 2 open alerts", or nothing. */
+const openAlerts = (open: number): string => (open ? ` · ${plural(open, 'open alert')}` : '');
+
 export default function (RED: NodeAPI): void {
   function AviSpcNode(this: Node, config: SpcNodeDef): void {
     RED.nodes.createNode(this, config);
@@ -125,7 +128,7 @@ export default function (RED: NodeAPI): void {
 
     const showStatus = (state: SpcState, point: ChartPoint): void => {
       const open = openExcursions(state);
-      const text = statusText(point, state, settings!) + (open.length ? ` · ${open.length} open alert${open.length > 1 ? 's' : ''}` : '');
+      const text = statusText(point, state, settings!) + openAlerts(open.length);
       if (open.length) node.status({ fill: open.some((o) => o.severity !== 'minor') ? 'red' : 'yellow', shape: 'ring', text });
       else node.status({ fill: point.centre === null ? 'blue' : 'green', shape: point.centre === null ? 'ring' : 'dot', text });
     };
@@ -141,8 +144,7 @@ export default function (RED: NodeAPI): void {
       if (isContinuable(saved, s)) {
         const keys = Object.keys(saved.streams).length;
         const open = openExcursions(saved).length;
-        const alerts = open ? ` · ${open} open alert${open > 1 ? 's' : ''}` : '';
-        node.status({ fill: open ? 'red' : 'green', shape: 'ring', text: `restored ${keys} key${keys === 1 ? '' : 's'}${alerts}` });
+        node.status({ fill: open ? 'red' : 'green', shape: 'ring', text: `restored ${plural(keys, 'key')}${openAlerts(open)}` });
         return saved;
       }
       if (saved !== undefined) node.warn('saved charts were made under other subgroup, baseline, target, limits or class settings: starting new charts');

@@ -3,9 +3,9 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
 import { annotate, type AnnotateOptions, type Raster } from '../core/draw';
-import { decodeImage, describe, isFrameImage } from '../core/image';
-import type { Detection, FrameImage, Verdict } from '../core/types';
-import { errorMessage, onInput, plural, resolveFilePath, setPath, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
+import { describe } from '../core/image';
+import type { Detection, Verdict } from '../core/types';
+import { errorMessage, frameOf, onInput, plural, setPath, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
 
 export type OutputFormat = 'jpeg' | 'png';
 
@@ -60,21 +60,6 @@ export function settingsFromConfig(config: VisualizerNodeDef): Settings {
     preview: config.preview !== false,
     previewWidth: intField(config.previewWidth, 'preview width', 32, 1024, 320),
   };
-}
-
-/** The frame an earlier node decoded (msg.image), or msg.payload decoded here and kept on msg.image. */
-async function frameOf(msg: Msg, userDir: string | undefined): Promise<FrameImage> {
-  if (msg.image !== undefined) {
-    if (!isFrameImage(msg.image)) throw new Error(`msg.image is not a decoded frame (width, height and width x height x 3 bytes of RGB in data), got ${describe(msg.image)}`);
-    return msg.image;
-  }
-  const input = msg.payload;
-  if (!Buffer.isBuffer(input) && typeof input !== 'string') {
-    throw new Error(`no image: expected msg.image (a decoded frame) or msg.payload as an encoded image Buffer or a file path, got msg.payload as ${describe(input)}`);
-  }
-  const frame = await decodeImage(typeof input === 'string' ? resolveFilePath(input.trim(), userDir) : input);
-  msg.image = frame;
-  return frame;
 }
 
 function detectionsOf(msg: Msg): Detection[] {
@@ -167,7 +152,7 @@ export default function (RED: NodeAPI): void {
     onInput(node, async (msg, send) => {
       const { draw, property, format, quality } = settings.get();
       const started = performance.now();
-      const frame = await frameOf(msg, userDirOf(RED));
+      const frame = await frameOf(msg, { userDir: userDirOf(RED), strictImage: true });
       const detections = detectionsOf(msg);
       const verdict: Verdict | undefined = msg.verdict ?? undefined;
       const raw = annotate(frame, detections, verdict, draw);
