@@ -242,3 +242,44 @@ describe('datasets: digest', () => {
     expect(await datasetSha256(await readDataset(root))).to.not.equal(expected);
   });
 });
+
+/** An uncompressed 24-bit BMP (bottom-up rows padded to 4 bytes), as line-scan cameras write them. */
+function bmp(width: number, height: number, rgb: [number, number, number]): Buffer {
+  const stride = Math.ceil((width * 3) / 4) * 4;
+  const buf = Buffer.alloc(54 + stride * height);
+  buf.write('BM', 0, 'ascii');
+  buf.writeUInt32LE(buf.length, 2);
+  buf.writeUInt32LE(54, 10);
+  buf.writeUInt32LE(40, 14);
+  buf.writeInt32LE(width, 18);
+  buf.writeInt32LE(height, 22);
+  buf.writeUInt16LE(1, 26);
+  buf.writeUInt16LE(24, 28);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) buf.set([rgb[2], rgb[1], rgb[0]], 54 + y * stride + x * 3);
+  }
+  return buf;
+}
+
+describe('datasets: BMP images', () => {
+  it('reads the size of BMP frames (which sharp cannot open) for YOLO labels and COCO without sizes', async () => {
+    const root = path.join(tmp, 'bmp-yolo');
+    write(path.join(root, 'data.yaml'), 'path: .\nval: images/val\nnames: [crack]\n');
+    mkdirSync(path.join(root, 'images/val'), { recursive: true });
+    writeFileSync(path.join(root, 'images/val/a.bmp'), bmp(30, 20, [200, 10, 10]));
+    write(path.join(root, 'labels/val/a.txt'), '0 0.5 0.5 0.2 0.5\n');
+    const ds = (await readDataset(root)) as DetectionDataset;
+    expect(ds.images[0]).to.include({ width: 30, height: 20 });
+    expect(ds.images[0].truth[0].box).to.deep.equal({ x: 12, y: 5, width: 6, height: 10 });
+
+    const coco = path.join(tmp, 'bmp-coco', 'valid');
+    mkdirSync(coco, { recursive: true });
+    writeFileSync(path.join(coco, 'b.bmp'), bmp(31, 17, [10, 200, 10]));
+    write(
+      path.join(coco, '_annotations.coco.json'),
+      JSON.stringify({ categories: [{ id: 1, name: 'crack' }], images: [{ id: 1, file_name: 'b.bmp' }], annotations: [{ id: 1, image_id: 1, category_id: 1, bbox: [1, 2, 3, 4] }] }),
+    );
+    const fromCoco = (await readDataset(path.dirname(coco))) as DetectionDataset;
+    expect(fromCoco.images[0]).to.include({ width: 31, height: 17 });
+  });
+});

@@ -78,6 +78,13 @@ export async function decodeImage(input: Buffer | string, options: DecodeOptions
 /** An image file's width and height as decodeImage gives them (after EXIF orientation), from its header only. */
 export async function imageSize(file: string): Promise<{ width: number; height: number }> {
   try {
+    const handle = await fs.open(file, 'r');
+    try {
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(26), 0, 26, 0);
+      if (isBmp(buffer.subarray(0, bytesRead))) return bmpSize(buffer);
+    } finally {
+      await handle.close();
+    }
     const meta = await sharp(file).metadata();
     return { width: meta.autoOrient.width, height: meta.autoOrient.height };
   } catch (err) {
