@@ -1,9 +1,9 @@
 // Detector overhead as a ratio of the raw session.run time of the same model, same input, same run.
 // Usage: npm run build && node dist/bench/detector.js MODEL.onnx IMAGE [iterations]
 import * as ort from 'onnxruntime-node';
-import { Detector } from '../src/core/detector';
-import { decodeImage } from '../src/core/image';
-import { loadModel } from '../src/core/model';
+import { Detector } from '../src/core/inference/detector';
+import { decodeImage } from '../src/core/image/image';
+import { loadModel } from '../src/core/model/model';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

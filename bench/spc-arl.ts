@@ -1,8 +1,8 @@
 // Average run lengths of avi-spc's rules, by seeded simulation through the node's own core (docs/spc.md quotes these).
 // Run: npx tsc -p tsconfig.json && node dist/bench/spc-arl.js [runs] [p0] [n]   (defaults 2000, 0.01, 500)
-import { binomialTable, upperQuantile } from '../src/core/binomial';
-import { Random, binomialSampler } from '../src/core/random';
-import { addCounts, checkSettings, createState, RuleName, SpcSettings, ZONE_TAILS } from '../src/core/spc';
+import { binomialTable, upperQuantile } from '../src/core/spc/binomial';
+import { Random, binomialSampler } from '../src/core/synth/random';
+import { addCounts, checkSettings, createState, RuleName, SpcSettings, ZONE_TAILS } from '../src/core/spc/spc';
 
 const runs = Number(process.argv[2] ?? 2000);
 const P0 = Number(process.argv[3] ?? 0.01);

@@ -4,7 +4,7 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { synthesizeFrame, CONDITIONS } = require('../dist/src/core/synth.js');
+const { synthesizeFrame, CONDITIONS } = require('../dist/src/core/synth/synth.js');
 
 const SEED = 2024;
 const COUNT = 6;

@@ -5,7 +5,7 @@ import {
   validateClassReplaceOptions,
   DEFAULT_CLASS_REPLACE,
   FALLBACK_CLASS_ID,
-} from '../src/core/class-replace';
+} from '../src/core/decision/class-replace';
 import type { Detection } from '../src/core/types';
 
 const box = { x: 10, y: 20, width: 30, height: 40 };

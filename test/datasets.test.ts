@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { alignClasses, datasetSha256, readDataset, readLabels, type ClassificationDataset, type DetectionDataset } from '../src/core/datasets';
+import { alignClasses, datasetSha256, readDataset, readLabels, type ClassificationDataset, type DetectionDataset } from '../src/core/evaluation/datasets';
 
 let tmp: string;
 

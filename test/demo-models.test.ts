@@ -3,13 +3,13 @@
 // the model cards hold the measured ones.
 import { expect } from 'chai';
 import path from 'node:path';
-import { Classifier } from '../src/core/classifier';
-import { cropDetections } from '../src/core/crop';
-import { Detector } from '../src/core/detector';
-import { decodeImage } from '../src/core/image';
-import { loadModel, type Model } from '../src/core/model';
-import { iou } from '../src/core/nms';
-import { CONDITIONS, synthesizeFrame, type SynthUnit } from '../src/core/synth';
+import { Classifier } from '../src/core/inference/classifier';
+import { cropDetections } from '../src/core/image/crop';
+import { Detector } from '../src/core/inference/detector';
+import { decodeImage } from '../src/core/image/image';
+import { loadModel, type Model } from '../src/core/model/model';
+import { iou } from '../src/core/inference/nms';
+import { CONDITIONS, synthesizeFrame, type SynthUnit } from '../src/core/synth/synth';
 import type { Box, Detection } from '../src/core/types';
 import { REPO_ROOT } from './support/fixtures';
 

@@ -2,9 +2,9 @@
 import { expect } from 'chai';
 import * as path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { Detector } from '../src/core/detector';
-import { gridCells } from '../src/core/formats';
-import { loadModel } from '../src/core/model';
+import { Detector } from '../src/core/inference/detector';
+import { gridCells } from '../src/core/inference/formats';
+import { loadModel } from '../src/core/model/model';
 import { fixedOutputDetector, writeModel } from './support/onnx-builder';
 import { frameWith, tempDir } from './support/fixtures';
 

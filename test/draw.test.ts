@@ -10,8 +10,8 @@ import {
   VERDICT_COLOURS,
   type Raster,
   type Rgb,
-} from '../src/core/draw';
-import { GLYPH_HEIGHT, LINE_ADVANCE, glyphRows } from '../src/core/font';
+} from '../src/core/drawing/draw';
+import { GLYPH_HEIGHT, LINE_ADVANCE, glyphRows } from '../src/core/drawing/font';
 import type { Detection, Verdict, VerdictResult } from '../src/core/types';
 
 function frame(width: number, height: number, grey = 0): Raster {

@@ -8,7 +8,7 @@ import {
   evaluateDetections,
   type ImageResult,
   type PredictedBox,
-} from '../src/core/metrics';
+} from '../src/core/evaluation/metrics';
 import type { Box } from '../src/core/types';
 
 const box = (x: number, y: number, width: number, height: number): Box => ({ x, y, width, height });

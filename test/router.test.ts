@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { parseClassList, Router, DEFAULT_RULES } from '../src/core/router';
+import { parseClassList, Router, DEFAULT_RULES } from '../src/core/decision/router';
 import type { Detection, RouterRules } from '../src/core/types';
 
 let nextId = 0;

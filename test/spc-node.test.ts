@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ChartPoint, SpcAlert, SpcEvent, SpcResolved } from '../src/core/spc';
+import type { ChartPoint, SpcAlert, SpcEvent, SpcResolved } from '../src/core/spc/spc';
 import type { Detection } from '../src/core/types';
 
 // node-red-node-test-helper ships no type declarations.

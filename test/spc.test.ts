@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Random, binomialSampler } from '../src/core/random';
+import { Random, binomialSampler } from '../src/core/synth/random';
 import {
   addCounts,
   baselineCentre,
@@ -21,7 +21,7 @@ import {
   SpcSettings,
   SpcState,
   statusText,
-} from '../src/core/spc';
+} from '../src/core/spc/spc';
 import type { Verdict } from '../src/core/types';
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -8,9 +8,9 @@ import sharp from 'sharp';
 import { parse as parseYaml } from 'yaml';
 import { synthCommand } from '../src/cli/synth';
 import { UsageError } from '../src/cli/main';
-import { cropBox, DEFAULT_CROP_OPTIONS } from '../src/core/crop';
-import { COCO_FILE, readDataset } from '../src/core/datasets';
-import { CONDITIONS, synthesizeFrame, writeDataset, type DatasetSummary } from '../src/core/synth';
+import { cropBox, DEFAULT_CROP_OPTIONS } from '../src/core/image/crop';
+import { COCO_FILE, readDataset } from '../src/core/evaluation/datasets';
+import { CONDITIONS, synthesizeFrame, writeDataset, type DatasetSummary } from '../src/core/synth/synth';
 
 let tmp: string;
 const FRAMES = 12;

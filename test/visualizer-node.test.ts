@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { VERDICT_COLOURS } from '../src/core/draw';
+import { VERDICT_COLOURS } from '../src/core/drawing/draw';
 import type { Detection, Verdict } from '../src/core/types';
 import { PREVIEW_INTERVAL_MS } from '../src/nodes/visualizer';
 

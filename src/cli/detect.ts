@@ -1,8 +1,8 @@
 // `avi detect` and `avi classify`: check a model on images before wiring it into a flow.
-import { Classifier } from '../core/classifier';
-import { Detector } from '../core/detector';
-import { decodeImage, NORMALIZATIONS, type NormalizationName } from '../core/image';
-import { loadModel, type Model } from '../core/model';
+import { Classifier } from '../core/inference/classifier';
+import { Detector } from '../core/inference/detector';
+import { decodeImage, NORMALIZATIONS, type NormalizationName } from '../core/image/image';
+import { loadModel, type Model } from '../core/model/model';
 import { parse, UsageError, type Command } from './main';
 
 const common = {

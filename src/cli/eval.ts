@@ -1,7 +1,7 @@
 // `avi eval`: a model against a labelled dataset, with figures a validation binder can hold.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Classifier } from '../core/classifier';
+import { Classifier } from '../core/inference/classifier';
 import {
   alignClasses,
   singleClassAlignment,
@@ -12,12 +12,12 @@ import {
   type ClassificationDataset,
   type Dataset,
   type DetectionDataset,
-} from '../core/datasets';
-import { Detector } from '../core/detector';
-import { decodeImage } from '../core/image';
-import { evaluateClassification, evaluateDetections, type ClassificationSample, type ImageResult } from '../core/metrics';
-import { loadModel, sha256, type Model } from '../core/model';
-import { formatMetric, renderReport, type EvalReport } from '../core/report';
+} from '../core/evaluation/datasets';
+import { Detector } from '../core/inference/detector';
+import { decodeImage } from '../core/image/image';
+import { evaluateClassification, evaluateDetections, type ClassificationSample, type ImageResult } from '../core/evaluation/metrics';
+import { loadModel, sha256, type Model } from '../core/model/model';
+import { formatMetric, renderReport, type EvalReport } from '../core/evaluation/report';
 import { parse, UsageError, type Command } from './main';
 
 /** Ultralytics val: rank from confidence 0.001, keep up to 300 boxes, NMS at IoU 0.7. */

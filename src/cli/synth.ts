@@ -1,5 +1,5 @@
 // `avi synth`: writes a synthetic pill-line dataset (docs/synth.md).
-import { CONDITIONS, writeDataset } from '../core/synth';
+import { CONDITIONS, writeDataset } from '../core/synth/synth';
 import { parse, UsageError, type Command } from './main';
 
 export const synthCommand: Command = {

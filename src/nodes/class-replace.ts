@@ -6,7 +6,7 @@ import {
   validateClassReplaceOptions,
   DEFAULT_CLASS_REPLACE,
   type ClassReplaceOptions,
-} from '../core/class-replace';
+} from '../core/decision/class-replace';
 import { num, onInput, settingsOf, statusOk, statusWarn } from './common';
 
 interface ClassReplaceNodeDef extends NodeDef {

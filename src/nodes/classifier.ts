@@ -1,6 +1,6 @@
 // avi-classifier: every crop of a frame in one batched run, or the whole image when there are no crops.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { Classifier, DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation } from '../core/classifier';
+import { Classifier, DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation } from '../core/inference/classifier';
 import type { Crop, Detection } from '../core/types';
 import { frameOf, modelConfigOf, num, onInput, plural, provenance, statusOk, useModel, userDirOf } from './common';
 

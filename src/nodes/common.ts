@@ -2,9 +2,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { decodeImage, describe, isFrameImage } from '../core/image';
+import { decodeImage, describe, isFrameImage } from '../core/image/image';
 import type { FrameImage, ModelInfo, VerdictResult } from '../core/types';
-import type { Model } from '../core/model';
+import type { Model } from '../core/model/model';
 import type { ModelConfigNode } from './model';
 
 export type Msg = NodeMessageInFlow & Record<string, any>;

@@ -1,7 +1,7 @@
 // avi-crop: one crop per detection, all on one message or one message per crop with msg.parts.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
-import { cropDetections, DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions } from '../core/crop';
+import { cropDetections, DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions } from '../core/image/crop';
 import type { Detection } from '../core/types';
 import { frameOf, num, onInput, plural, settingsOf, statusOk, userDirOf, type Msg } from './common';
 

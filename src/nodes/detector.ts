@@ -1,8 +1,8 @@
 // avi-detector: image in, msg.detections out.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, Detector } from '../core/detector';
-import { DEFAULT_MAX_PIXELS } from '../core/image';
-import { parseClassList } from '../core/router';
+import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, Detector } from '../core/inference/detector';
+import { DEFAULT_MAX_PIXELS } from '../core/image/image';
+import { parseClassList } from '../core/decision/router';
 import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, userDirOf } from './common';
 
 interface DetectorNodeDef extends NodeDef {

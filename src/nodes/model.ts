@@ -1,9 +1,9 @@
 // avi-model: one ONNX model shared by every node that uses it, loaded once, reloaded when its file changes.
 import * as fs from 'node:fs';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { DETECTOR_FORMATS } from '../core/formats';
-import { NORMALIZATIONS, type NormalizationName } from '../core/image';
-import { loadModel, type ExecutionProvider, type Model, type ModelOptions } from '../core/model';
+import { DETECTOR_FORMATS } from '../core/inference/formats';
+import { NORMALIZATIONS, type NormalizationName } from '../core/image/image';
+import { loadModel, type ExecutionProvider, type Model, type ModelOptions } from '../core/model/model';
 import { errorMessage, num, resolveFilePath, statusBusy, statusError, statusOk, userDirOf } from './common';
 
 interface ModelNodeDef extends NodeDef {

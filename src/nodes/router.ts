@@ -1,6 +1,6 @@
 // avi-router: output 1 pass, 2 reject, 3 review; msg.verdict and msg.payload carry the frame's verdict.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { parseClassList, Router, DEFAULT_RULES } from '../core/router';
+import { parseClassList, Router, DEFAULT_RULES } from '../core/decision/router';
 import type { ClassRule, RouterRules, Severity, VerdictResult } from '../core/types';
 import { onInput, plural, settingsOf, statusVerdict } from './common';
 

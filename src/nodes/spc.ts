@@ -16,7 +16,7 @@ import {
   type SpcEvent,
   type SpcSettings,
   type SpcState,
-} from '../core/spc';
+} from '../core/spc/spc';
 import { errorMessage, getPath, onInput, plural, settingsOf, statusError } from './common';
 
 type RuleSwitches = { [R in RuleName]?: boolean };

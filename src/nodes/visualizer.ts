@@ -2,8 +2,8 @@
 // with a small preview under the node in the editor.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
-import { annotate, type AnnotateOptions, type Raster } from '../core/draw';
-import { describe } from '../core/image';
+import { annotate, type AnnotateOptions, type Raster } from '../core/drawing/draw';
+import { describe } from '../core/image/image';
 import type { Detection, Verdict } from '../core/types';
 import { errorMessage, frameOf, onInput, plural, setPath, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
 

@@ -2,12 +2,12 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Classifier } from '../../src/core/classifier';
-import { readDataset, readLabels, type DetectionDataset } from '../../src/core/datasets';
-import { Detector } from '../../src/core/detector';
-import { decodeImage } from '../../src/core/image';
-import { boxIou, evaluateDetections, type ImageResult } from '../../src/core/metrics';
-import { loadModel } from '../../src/core/model';
+import { Classifier } from '../../src/core/inference/classifier';
+import { readDataset, readLabels, type DetectionDataset } from '../../src/core/evaluation/datasets';
+import { Detector } from '../../src/core/inference/detector';
+import { decodeImage } from '../../src/core/image/image';
+import { boxIou, evaluateDetections, type ImageResult } from '../../src/core/evaluation/metrics';
+import { loadModel } from '../../src/core/model/model';
 import type { Box, Detection } from '../../src/core/types';
 import { frameWith, hasSharedFixtures, SHARED_FIXTURES, tempDir } from '../support/fixtures';
 

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { alignClasses, readDataset, type DetectionDataset } from '../../src/core/datasets';
+import { alignClasses, readDataset, type DetectionDataset } from '../../src/core/evaluation/datasets';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const FIXTURES = path.resolve(ROOT, '..', 'shared', 'fixtures');

@@ -1,9 +1,9 @@
 // Whole images or crops in, one classification each: batched into one run where the model's batch axis allows.
 import * as ort from 'onnxruntime-node';
-import { NORMALIZATIONS, resizeForModel, writeTensor, type NormalizationName, type RgbImage, type ResizeMode } from './image';
+import { NORMALIZATIONS, resizeForModel, writeTensor, type NormalizationName, type RgbImage, type ResizeMode } from '../image/image';
 import { sigmoid } from './formats';
-import type { Model } from './model';
-import type { Classification } from './types';
+import type { Model } from '../model/model';
+import type { Classification } from '../types';
 
 export type Activation = 'auto' | 'softmax' | 'sigmoid' | 'none';
 

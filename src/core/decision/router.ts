@@ -1,7 +1,7 @@
 // Pass / reject / review: per-class thresholds decide each unit, then the units and the count rule decide the frame.
 import { createHash } from 'node:crypto';
 import { checkDetections } from './class-replace';
-import type { ClassRule, Detection, RouterRules, Severity, UnitVerdict, Verdict, VerdictResult } from './types';
+import type { ClassRule, Detection, RouterRules, Severity, UnitVerdict, Verdict, VerdictResult } from '../types';
 
 export const SEVERITIES: readonly Severity[] = ['critical', 'major', 'minor'];
 

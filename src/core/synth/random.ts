@@ -1,5 +1,5 @@
 // Seeded pseudo-random numbers for reproducible simulations (tests, benchmarks, synthetic fixtures).
-import { binomialTable } from './binomial';
+import { binomialTable } from '../spc/binomial';
 
 /** sfc32 seeded through splitmix32: fast, 128-bit state, the same sequence for the same seed everywhere. */
 export class Random {

@@ -1,6 +1,6 @@
 // Evaluation metrics for `avi eval`, pure. Detection follows pycocotools (COCOeval) so that figures
 // can be compared with published COCO-style numbers; classification is the plain confusion matrix.
-import type { Box } from './types';
+import type { Box } from '../types';
 
 /** A labelled box of the ground truth. `crowd` boxes (COCO iscrowd) are neither found nor missed. */
 export interface TruthBox {

@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readLabels } from './datasets';
-import { DETECTOR_FORMATS, dim, type DetectorFormat, type TensorSpec } from './formats';
-import type { NormalizationName, TensorLayout } from './image';
+import { readLabels } from '../evaluation/datasets';
+import { DETECTOR_FORMATS, dim, type DetectorFormat, type TensorSpec } from '../inference/formats';
+import type { NormalizationName, TensorLayout } from '../image/image';
 import { readOnnxMetadata, type OnnxMetadata } from './onnx-metadata';
-import type { ModelInfo } from './types';
+import type { ModelInfo } from '../types';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 export type ModelTask = 'detect' | 'classify';

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
 import { bmpSize, decodeBmp, isBmp } from './bmp';
-import type { FrameImage } from './types';
+import type { FrameImage } from '../types';
 
 /** Frames larger than this many pixels are refused before decoding (50 MP: 150 MB of RGB). */
 export const DEFAULT_MAX_PIXELS = 50_000_000;

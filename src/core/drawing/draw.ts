@@ -1,8 +1,8 @@
 // Drawing on raw interleaved RGB: boxes, labels and a verdict banner, with the embedded bitmap font.
 // Everything writes straight into one copy of the frame, so annotating costs a few milliseconds beside inference.
 import { CHAR_ADVANCE, GLYPH_HEIGHT, GLYPH_WIDTH, LINE_ADVANCE, glyphRows, textSize } from './font';
-import { isFrameImage } from './image';
-import type { Box, Detection, FrameImage, Verdict, VerdictResult } from './types';
+import { isFrameImage } from '../image/image';
+import type { Box, Detection, FrameImage, Verdict, VerdictResult } from '../types';
 
 export type Rgb = readonly [number, number, number];
 export type Raster = Pick<FrameImage, 'width' | 'height' | 'data'>;

@@ -1,6 +1,6 @@
 // Detector output layouts: recognising them from a model's tensors and metadata, and decoding them to candidates.
 import type { Candidate } from './nms';
-import type { NormalizationName, ResizeMode } from './image';
+import type { NormalizationName, ResizeMode } from '../image/image';
 
 export const DETECTOR_FORMATS = ['yolov8', 'yolo-end2end', 'yolov5', 'yolox', 'rf-detr', 'detr-deploy', 'ssd'] as const;
 export type DetectorFormat = (typeof DETECTOR_FORMATS)[number];

@@ -1,8 +1,8 @@
 // Statistical process control of defect rates: subgroups, p-chart limits, run rules, EWMA, CUSUM, excursions.
 // Everything a chart remembers lives in one plain JSON object (SpcState) so Node-RED context can persist it.
 import { binomialTable, lowerQuantile, upperQuantile } from './binomial';
-import { SEVERITIES } from './router';
-import type { Severity } from './types';
+import { SEVERITIES } from '../decision/router';
+import type { Severity } from '../types';
 
 export const RULES = ['we1', 'we2', 'we3', 'we4', 'trend', 'ewma', 'cusum'] as const;
 export type RuleName = (typeof RULES)[number];

@@ -1,10 +1,10 @@
 // Image in, detections out: preprocessing, one session.run, decoding, NMS, boxes back in original pixels.
 import * as ort from 'onnxruntime-node';
 import { decodeOutputs, FORMAT_PREPROCESS, planFormat, type DetectorFormat, type FormatPlan, type OutputTensor, type Preprocess } from './formats';
-import { NORMALIZATIONS, resizeForModel, writeTensor, type RgbImage, type ResizeMode } from './image';
-import type { Model } from './model';
+import { NORMALIZATIONS, resizeForModel, writeTensor, type RgbImage, type ResizeMode } from '../image/image';
+import type { Model } from '../model/model';
 import { nms } from './nms';
-import type { Detection } from './types';
+import type { Detection } from '../types';
 
 export interface DetectorOptions {
   /** Minimum score, 0..1. */

@@ -1,6 +1,6 @@
 // One crop per detection, cut from the original pixels.
 import type { RgbImage } from './image';
-import type { Box, Crop, Detection } from './types';
+import type { Box, Crop, Detection } from '../types';
 
 export interface CropOptions {
   /** Context added on each side, as a percentage of the box's width and height. */

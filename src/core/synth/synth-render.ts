@@ -4,7 +4,7 @@
 // defects are set operations on the shape. Output is blurred and encoded by sharp; sensor noise comes
 // from the caller's seeded PRNG, so the same scene and seed give the same bytes.
 import sharp from 'sharp';
-import type { Box } from './types';
+import type { Box } from '../types';
 import type { Random } from './random';
 
 /** Colour with channels in 0..1 (display values, no gamma handling: this is a look, not a light simulation). */

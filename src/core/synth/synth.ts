@@ -6,9 +6,9 @@ import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { stringify as toYaml } from 'yaml';
-import { cropBox, DEFAULT_CROP_OPTIONS, extract } from './crop';
-import { COCO_FILE } from './datasets';
-import { boxIou } from './metrics';
+import { cropBox, DEFAULT_CROP_OPTIONS, extract } from '../image/crop';
+import { COCO_FILE } from '../evaluation/datasets';
+import { boxIou } from '../evaluation/metrics';
 import { Random } from './random';
 import {
   renderFrame,
@@ -21,7 +21,7 @@ import {
   type Spot,
   type UnitScene,
 } from './synth-render';
-import type { Box } from './types';
+import type { Box } from '../types';
 
 /** The classifier's classes, in class-id order. */
 export const CONDITIONS = ['good', 'edge_defect', 'crack', 'spot', 'broken'] as const;

@@ -1,6 +1,6 @@
 // Detections Classes Replacement, made auditable: the classifier's class replaces the detector's,
 // which stays beside it; an unsure or unclassified detection gets the detector's class or a fallback.
-import type { Detection } from './types';
+import type { Detection } from '../types';
 
 /** What an unsure or unclassified detection gets. */
 export type UnsureAction = 'fallback' | 'detector';
