@@ -2,7 +2,8 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { Classifier, DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation } from '../core/inference/classifier';
 import type { Crop, Detection } from '../core/types';
-import { frameOf, modelConfigOf, num, onInput, plural, provenance, statusOk, useModel, userDirOf } from './common';
+import { frameOf, modelConfigOf, num, onInput, plural, provenance, statusOk, useModel, messageFiles } from './common';
+import { setModelProvenance } from './provenance';
 
 interface ClassifierNodeDef extends NodeDef {
   model: string;
@@ -32,7 +33,7 @@ export default function (RED: NodeAPI): void {
     onInput(node, async (msg, send) => {
       const c = await classifier();
       const started = performance.now();
-      msg.models = { ...(msg.models ?? {}), classifier: provenance(c.model, 'classifier') };
+      setModelProvenance(msg, 'classifier', provenance(c.model, 'classifier'));
       if (Array.isArray(msg.crops)) {
         const crops = msg.crops as Crop[];
         const detections = msg.detections as Detection[] | undefined;
@@ -47,7 +48,7 @@ export default function (RED: NodeAPI): void {
         msg.payload = result.classifications;
         statusOk(node, `${crops.length} crops · ${plural(result.runs, 'run')} · ${Math.round(performance.now() - started)} ms`);
       } else {
-        const frame = await frameOf(msg, { userDir: userDirOf(RED) });
+        const frame = await frameOf(msg, { files: messageFiles(RED) });
         const result = await c.classify([frame]);
         const classification = result.classifications[0];
         msg.classification = classification;

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { AllowedFolders } from '../core/files';
 import { decodeImage, describe, isFrameImage } from '../core/image/image';
 import type { FrameImage, ModelInfo, VerdictResult } from '../core/types';
 import type { Model } from '../core/model/model';
@@ -171,12 +172,32 @@ export function resolveFilePath(file: string, userDir: string | undefined): stri
   return candidates.find((p) => fs.existsSync(p)) ?? candidates[0];
 }
 
+/** The package's example frames: file paths in messages may name them wherever Node-RED runs. */
+const EXAMPLE_IMAGES = path.join(PACKAGE_ROOT, 'examples', 'images');
+
+/** Where a file path in a message is looked up (userDir) and the folders it may name (allowed). */
+export interface MessageFiles {
+  userDir: string | undefined;
+  allowed: AllowedFolders;
+}
+
+/**
+ * File paths in messages may come from outside (MQTT, HTTP): they may name files only in the Node-RED user
+ * directory, this package's example frames and the folders in settings.js `aviAllowedPaths` (a list of folders).
+ */
+export function messageFiles(RED: NodeAPI): MessageFiles {
+  const userDir = userDirOf(RED);
+  const extra = (RED.settings as { aviAllowedPaths?: unknown }).aviAllowedPaths;
+  const configured = Array.isArray(extra) ? extra : typeof extra === 'string' ? [extra] : [];
+  return { userDir, allowed: new AllowedFolders([userDir, EXAMPLE_IMAGES, ...configured.map((f) => (userDir ? path.resolve(userDir, String(f)) : String(f)))]) };
+}
+
 export interface FrameOptions {
   /** Where the encoded image or file path is when msg.image is not set (default "payload"). */
   property?: string;
   maxPixels?: number;
-  /** The user directory that relative image paths are looked up in first (userDirOf(RED)). */
-  userDir?: string;
+  /** Where a file path on the message is looked up and which folders it may name (messageFiles(RED)); without it, paths are refused. */
+  files?: MessageFiles;
   /** A msg.image that is not a decoded frame is an error, not passed over (the visualizer draws on it). */
   strictImage?: boolean;
 }
@@ -198,7 +219,11 @@ export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<Fra
   if (!Buffer.isBuffer(input) && typeof input !== 'string') {
     throw new Error(`no image: expected msg.image (a decoded frame) or msg.${property} as an encoded image Buffer or a file path, got msg.${property} as ${describe(input)}`);
   }
-  const source = typeof input === 'string' ? resolveFilePath(input.trim(), options.userDir) : input;
+  let source: Buffer | string = input;
+  if (typeof input === 'string') {
+    const allowed = options.files?.allowed ?? new AllowedFolders([]);
+    source = await allowed.resolve(resolveFilePath(input.trim(), options.files?.userDir), 'image file');
+  }
   const frame = await decodeImage(source, { maxPixels: options.maxPixels });
   msg.image = frame;
   return frame;

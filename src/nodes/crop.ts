@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
 import { cropDetections, DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions } from '../core/image/crop';
 import type { Detection } from '../core/types';
-import { frameOf, num, onInput, plural, settingsOf, statusOk, userDirOf, type Msg } from './common';
+import { frameOf, num, onInput, plural, settingsOf, statusOk, messageFiles, type Msg } from './common';
 
 interface CropNodeDef extends NodeDef {
   mode: 'all' | 'split';
@@ -23,6 +23,7 @@ export default function (RED: NodeAPI): void {
         square: config.square === true,
         minSize: num(config.minSize, DEFAULTS.minSize),
         maxCrops: num(config.maxCrops, DEFAULTS.maxCrops),
+        maxBytes: DEFAULTS.maxBytes,
       };
       validateCropOptions(o);
       return o;
@@ -32,7 +33,7 @@ export default function (RED: NodeAPI): void {
     onInput(node, async (msg, send) => {
       const detections = msg.detections as Detection[] | undefined;
       if (!Array.isArray(detections)) throw new Error('msg.detections is missing: put an avi-detector before avi-crop');
-      const frame = await frameOf(msg, { userDir: userDirOf(RED) });
+      const frame = await frameOf(msg, { files: messageFiles(RED) });
       const started = performance.now();
       const crops = cropDetections(frame, detections, options.get());
       if (!split) {

@@ -3,7 +3,8 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, Detector } from '../core/inference/detector';
 import { DEFAULT_MAX_PIXELS } from '../core/image/image';
 import { parseClassList } from '../core/decision/router';
-import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, userDirOf } from './common';
+import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, messageFiles } from './common';
+import { setModelProvenance } from './provenance';
 
 interface DetectorNodeDef extends NodeDef {
   model: string;
@@ -40,12 +41,12 @@ export default function (RED: NodeAPI): void {
 
     onInput(node, async (msg, send) => {
       const d = await detector();
-      const frame = await frameOf(msg, { property, maxPixels, userDir: userDirOf(RED) });
+      const frame = await frameOf(msg, { property, maxPixels, files: messageFiles(RED) });
       const started = performance.now();
       const result = await d.detect(frame);
       msg.detections = result.detections;
       msg.payload = result.detections;
-      msg.models = { ...(msg.models ?? {}), detector: provenance(d.model, result.format) };
+      setModelProvenance(msg, 'detector', provenance(d.model, result.format));
       msg.timings = { ...(msg.timings ?? {}), detector: result.timings };
       statusOk(node, `${result.detections.length} units · ${Math.round(performance.now() - started)} ms`);
       send(msg);

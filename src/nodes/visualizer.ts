@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { annotate, type AnnotateOptions, type Raster } from '../core/drawing/draw';
 import { describe } from '../core/image/image';
 import type { Detection, Verdict } from '../core/types';
-import { errorMessage, frameOf, onInput, plural, setPath, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
+import { errorMessage, frameOf, onInput, plural, setPath, settingsOf, statusVerdict, messageFiles, type Msg } from './common';
 
 export type OutputFormat = 'jpeg' | 'png';
 
@@ -152,7 +152,7 @@ export default function (RED: NodeAPI): void {
     onInput(node, async (msg, send) => {
       const { draw, property, format, quality } = settings.get();
       const started = performance.now();
-      const frame = await frameOf(msg, { userDir: userDirOf(RED), strictImage: true });
+      const frame = await frameOf(msg, { files: messageFiles(RED), strictImage: true });
       const detections = detectionsOf(msg);
       const verdict: Verdict | undefined = msg.verdict ?? undefined;
       const raw = annotate(frame, detections, verdict, draw);
