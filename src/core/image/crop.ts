@@ -11,9 +11,11 @@ export interface CropOptions {
   minSize: number;
   /** More detections than this on one frame is an error, not an unbounded burst of crops. */
   maxCrops: number;
+  /** The crops of one frame together may take at most this many bytes of RGB (crops of the same rectangle share theirs). */
+  maxBytes: number;
 }
 
-export const DEFAULT_CROP_OPTIONS: CropOptions = { paddingPercent: 10, square: false, minSize: 16, maxCrops: 300 };
+export const DEFAULT_CROP_OPTIONS: CropOptions = { paddingPercent: 10, square: false, minSize: 16, maxCrops: 300, maxBytes: 256 * 1024 * 1024 };
 
 /** The rectangle a detection is cut at: padded, squared, grown to the minimum, clamped to the frame, whole pixels. */
 export function cropBox(box: Box, frameWidth: number, frameHeight: number, o: CropOptions): Box {
@@ -51,6 +53,7 @@ export function validateCropOptions(o: CropOptions): void {
   if (!Number.isFinite(o.paddingPercent) || o.paddingPercent < 0 || o.paddingPercent > 200) throw new Error(`padding must be 0 to 200 %, got ${o.paddingPercent}`);
   if (!Number.isInteger(o.minSize) || o.minSize < 1) throw new Error(`minimum size must be a whole number of pixels, at least 1, got ${o.minSize}`);
   if (!Number.isInteger(o.maxCrops) || o.maxCrops < 1) throw new Error(`max crops must be a whole number, at least 1, got ${o.maxCrops}`);
+  if (!(o.maxBytes > 0)) throw new Error(`the crop byte limit must be more than 0, got ${o.maxBytes}`);
 }
 
 export function cropDetections(frame: RgbImage, detections: Detection[], options: Partial<CropOptions> = {}): Crop[] {
@@ -59,13 +62,28 @@ export function cropDetections(frame: RgbImage, detections: Detection[], options
   if (detections.length > o.maxCrops) {
     throw new Error(`${detections.length} detections on this frame, over the limit of ${o.maxCrops} crops (max crops)`);
   }
-  return detections.map((d, i) => {
+  const rects = detections.map((d, i) => {
     const b = d?.box;
     if (!b || ![b.x, b.y, b.width, b.height].every(Number.isFinite) || b.width <= 0 || b.height <= 0) {
       throw new Error(`detection ${d?.id ?? i} has no valid box {x, y, width, height} in pixels`);
     }
-    const rect = cropBox(b, frame.width, frame.height, o);
-    const pixels = extract(frame, rect);
-    return { detectionId: d.id, box: rect, width: pixels.width, height: pixels.height, data: pixels.data };
+    return cropBox(b, frame.width, frame.height, o);
+  });
+  // Bytes counted before any is allocated; a rectangle cut twice (duplicate boxes) is cut once and shared.
+  const keyOf = (r: Box) => `${r.x},${r.y},${r.width},${r.height}`;
+  const unique = new Map(rects.map((r) => [keyOf(r), r]));
+  const bytes = [...unique.values()].reduce((sum, r) => sum + r.width * r.height * 3, 0);
+  if (bytes > o.maxBytes) {
+    throw new Error(
+      `the ${rects.length} crops of this frame would take ${(bytes / 1024 ** 2).toFixed(0)} MiB, over the limit of ${(o.maxBytes / 1024 ** 2).toFixed(0)} MiB; ` +
+        'too many or too large detections (a broken model?)',
+    );
+  }
+  const cut = new Map<string, Buffer>();
+  return rects.map((rect, i) => {
+    const key = keyOf(rect);
+    let data = cut.get(key);
+    if (!data) cut.set(key, (data = extract(frame, rect).data));
+    return { detectionId: detections[i].id, box: rect, width: rect.width, height: rect.height, data };
   });
 }
