@@ -47,7 +47,7 @@ export default function (RED: NodeAPI): void {
         msg.payload = result.classifications;
         statusOk(node, `${crops.length} crops · ${plural(result.runs, 'run')} · ${Math.round(performance.now() - started)} ms`);
       } else {
-        const frame = await frameOf(msg, { userDir: userDirOf(RED) });
+        const frame = await frameOf(msg, { userDir: userDirOf(RED), colourProfile: c.model.options.colourProfile });
         const result = await c.classify([frame]);
         const classification = result.classifications[0];
         msg.classification = classification;

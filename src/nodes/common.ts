@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { decodeImage, describe, isFrameImage } from '../core/image/image';
+import { decodeImage, describe, isFrameImage, type ColourProfile } from '../core/image/image';
 import type { FrameImage, ModelInfo, VerdictResult } from '../core/types';
 import type { Model } from '../core/model/model';
 import type { ModelConfigNode } from './model';
@@ -175,6 +175,8 @@ export interface FrameOptions {
   /** Where the encoded image or file path is when msg.image is not set (default "payload"). */
   property?: string;
   maxPixels?: number;
+  /** The embedded ICC profile: ignored (default, as training pipelines decode) or applied; the model's setting. */
+  colourProfile?: ColourProfile;
   /** The user directory that relative image paths are looked up in first (userDirOf(RED)). */
   userDir?: string;
   /** A msg.image that is not a decoded frame is an error, not passed over (the visualizer draws on it). */
@@ -199,7 +201,7 @@ export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<Fra
     throw new Error(`no image: expected msg.image (a decoded frame) or msg.${property} as an encoded image Buffer or a file path, got msg.${property} as ${describe(input)}`);
   }
   const source = typeof input === 'string' ? resolveFilePath(input.trim(), options.userDir) : input;
-  const frame = await decodeImage(source, { maxPixels: options.maxPixels });
+  const frame = await decodeImage(source, { maxPixels: options.maxPixels, colourProfile: options.colourProfile });
   msg.image = frame;
   return frame;
 }

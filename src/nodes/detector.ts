@@ -40,7 +40,7 @@ export default function (RED: NodeAPI): void {
 
     onInput(node, async (msg, send) => {
       const d = await detector();
-      const frame = await frameOf(msg, { property, maxPixels, userDir: userDirOf(RED) });
+      const frame = await frameOf(msg, { property, maxPixels, userDir: userDirOf(RED), colourProfile: d.model.options.colourProfile });
       const started = performance.now();
       const result = await d.detect(frame);
       msg.detections = result.detections;
