@@ -67,6 +67,14 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * Ends a failed message: done(err) hands it to Catch nodes and keeps Complete nodes from counting it. The
+ * runtime logs what done gets; given the text rather than the Error, the Debug sidebar shows one line, not a stack.
+ */
+export function failMessage(err: Error, done: Done): void {
+  (done as (err: unknown) => void)(err.message);
+}
+
 export interface InputOptions {
   maxQueue?: number;
   /** Called with each error before it is reported, for example to set a node-specific status. */
@@ -76,7 +84,7 @@ export interface InputOptions {
 /**
  * Runs `handler` for each message, one at a time in arrival order, with at most `maxQueue` waiting.
  * A message that finds the queue full is reported as an error, never dropped silently.
- * Any error (thrown or rejected) goes to node.error(err, msg) and a red status; done() is called on every path.
+ * Any error (thrown or rejected) ends its message with done(err) and a red status; done() is called on every path.
  */
 export function onInput(node: Node, handler: (msg: Msg, send: Send) => Promise<void>, options: InputOptions = {}): void {
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
@@ -87,9 +95,7 @@ export function onInput(node: Node, handler: (msg: Msg, send: Send) => Promise<v
     const error = err instanceof Error ? err : new Error(String(err));
     statusError(node, error.message);
     options.onError?.(error, msg);
-    // node.error with msg routes it to Catch nodes; done() then ends the message's lifecycle once.
-    node.error(error, msg);
-    done();
+    failMessage(error, done);
   };
 
   const pump = async (): Promise<void> => {
@@ -119,8 +125,7 @@ export function onInput(node: Node, handler: (msg: Msg, send: Send) => Promise<v
   node.on('close', () => {
     // Messages still waiting at redeploy are finished with an error rather than left hanging.
     for (const item of queue.splice(0)) {
-      node.error(new Error('node closed before this message was processed'), item.msg);
-      item.done();
+      failMessage(new Error('node closed before this message was processed'), item.done);
     }
   });
 }
