@@ -3,7 +3,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation, type ClassifierOptions } from '../core/inference/classifier';
 import type { Crop, Detection } from '../core/types';
-import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, plural, timingsOf, useModel, userDirOf } from './common';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, plural, provenance, timingsOf, useModel, userDirOf } from './common';
 
 interface ClassifierNodeDef extends NodeDef {
   model: string;
@@ -46,7 +46,7 @@ export default function (RED: NodeAPI): void {
           const result = await lease.run({ op: 'classify', images, classifier: options }, msg._msgid);
           crops.forEach((crop, i) => (byId.get(crop.detectionId)!.classification = result.classifications![i]));
           msg.payload = result.classifications;
-          msg.models = { ...(msg.models ?? {}), classifier: { ...result.model, format: 'classifier' } };
+          msg.models = { ...(msg.models ?? {}), classifier: provenance(lease, result, 'classifier') };
           msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
           text = `${plural(crops.length, 'crop')} · ${plural(result.runs!, 'run')}`;
         } else {
@@ -58,7 +58,7 @@ export default function (RED: NodeAPI): void {
           // A crop sent on its own by avi-crop (split mode) carries its detection: classify that detection.
           if (msg.detection && typeof msg.detection === 'object') (msg.detection as Detection).classification = classification;
           msg.payload = classification;
-          msg.models = { ...(msg.models ?? {}), classifier: { ...result.model, format: 'classifier' } };
+          msg.models = { ...(msg.models ?? {}), classifier: provenance(lease, result, 'classifier') };
           msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
           text = `${classification.class} ${classification.confidence.toFixed(2)}`;
         }

@@ -5,8 +5,8 @@ import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { describe, isFrameImage } from '../core/image/image';
 import { sharedEngine, type ModelLease } from '../core/engine/engine';
 import { asBuffer, SharedFrame } from '../core/engine/frame';
-import type { DecodedFrame, FrameSource, StageTimings } from '../core/engine/protocol';
-import type { FrameImage, VerdictResult } from '../core/types';
+import type { DecodedFrame, FrameSource, JobResult, StageTimings } from '../core/engine/protocol';
+import type { FrameImage, ModelInfo, VerdictResult } from '../core/types';
 import type { ModelConfigNode } from './model';
 
 export type Msg = NodeMessageInFlow & Record<string, any>;
@@ -377,6 +377,14 @@ export function useModel(node: Node, config: ModelConfigNode | undefined, check:
     );
   node.on('close', () => config?.release(node));
   return get;
+}
+
+/**
+ * What a message records of the model that judged it: the worker's own account (hash, input size, provider),
+ * named by this node's file (another file with the same bytes may have loaded the shared session).
+ */
+export function provenance(lease: ModelLease, result: JobResult, format: string): Omit<ModelInfo, 'classNames'> {
+  return { ...result.model!, name: path.basename(lease.file), path: path.resolve(lease.file), format };
 }
 
 /** Messages a node may have in the engine at once: enough to keep every worker busy. */

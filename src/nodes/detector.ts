@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, type DetectorOptions } from '../core/inference/detector';
 import { DEFAULT_MAX_PIXELS } from '../core/image/image';
 import { parseClassList } from '../core/decision/router';
-import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, plural, timingsOf, useModel, userDirOf } from './common';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, plural, provenance, timingsOf, useModel, userDirOf } from './common';
 
 interface DetectorNodeDef extends NodeDef {
   model: string;
@@ -46,7 +46,7 @@ export default function (RED: NodeAPI): void {
         keepFrame(msg, source, result.frame, property);
         msg.detections = result.detections;
         msg.payload = result.detections;
-        msg.models = { ...(msg.models ?? {}), detector: { ...result.model, format: result.format } };
+        msg.models = { ...(msg.models ?? {}), detector: provenance(lease, result, result.format!) };
         msg.timings = { ...(msg.timings ?? {}), detector: timingsOf(arrivedAt, result.timings) };
         send(msg);
         return plural(result.detections!.length, 'unit');

@@ -82,6 +82,8 @@ export class ModelLease {
     private readonly engine: InferenceEngine,
     /** The record frames are sent to now: replaced, never changed, by a reload. */
     public record: ModelRecord,
+    /** This lease's own file: another file with the same bytes may have made the record. */
+    readonly file: string,
     readonly workers: number,
   ) {}
 
@@ -106,8 +108,7 @@ export class ModelLease {
    * file is unchanged. A file that does not load leaves the old session in place (the error is thrown).
    */
   async reload(): Promise<boolean> {
-    const { file, options } = this.record;
-    const next = await this.engine.acquire(file, options, { workers: this.workers });
+    const next = await this.engine.acquire(this.file, this.record.options, { workers: this.workers });
     if (next.record === this.record || this.released) {
       next.release();
       return false;
@@ -201,7 +202,7 @@ export class InferenceEngine {
       this.releaseRecord(record);
       throw err;
     }
-    return new ModelLease(this, record, workers);
+    return new ModelLease(this, record, file, workers);
   }
 
   /** A job that needs no model (decode, crop). */
