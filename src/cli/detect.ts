@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { readBoundedFileSync } from '../core/files';
 import { Classifier } from '../core/inference/classifier';
 import { Detector } from '../core/inference/detector';
-import { decodeImage, IMAGE_FORMATS, NORMALIZATIONS, type NormalizationName } from '../core/image/image';
+import { COLOUR_PROFILES, decodeImage, IMAGE_FORMATS, NORMALIZATIONS, type ColourProfile, type NormalizationName } from '../core/image/image';
 import { loadModel, type Model } from '../core/model/model';
 import { parse, unitInterval, UsageError, type Command } from './main';
 
@@ -15,6 +15,7 @@ const common = {
   'input-size': { type: 'string' },
   normalization: { type: 'string' },
   list: { type: 'string' },
+  'colour-profile': { type: 'string' },
 } as const;
 
 /** A list file (--list) holds one image path a line; larger ones are refused. */
@@ -61,6 +62,12 @@ function normalization(value: unknown): NormalizationName | 'auto' {
   return value as NormalizationName;
 }
 
+function colourProfile(value: unknown): ColourProfile {
+  if (value === undefined) return 'ignore';
+  if (!COLOUR_PROFILES.includes(value as ColourProfile)) throw new UsageError(`--colour-profile must be ${COLOUR_PROFILES.join(' or ')}, got "${value}"`);
+  return value as ColourProfile;
+}
+
 async function withModel<T>(values: Record<string, unknown>, images: string[], usage: string, body: (model: Model) => Promise<T>): Promise<T> {
   if (typeof values.model !== 'string') throw new UsageError(`--model is required; usage: ${usage}`);
   if (images.length === 0) throw new UsageError(`no image given (images, folders of ${IMAGE_FORMATS.join('/')} images, or --list FILE); usage: ${usage}`);
@@ -68,6 +75,7 @@ async function withModel<T>(values: Record<string, unknown>, images: string[], u
     labels: typeof values.labels === 'string' ? values.labels : undefined,
     ...inputSize(values['input-size']),
     normalization: normalization(values.normalization),
+    colourProfile: colourProfile(values['colour-profile']),
     warn: (text) => process.stderr.write(`avi: warning: ${text}\n`),
   });
   try {
@@ -78,7 +86,7 @@ async function withModel<T>(values: Record<string, unknown>, images: string[], u
 }
 
 const DETECT_USAGE =
-  'avi detect --model M.onnx [--labels FILE] [--conf 0.25] [--iou 0.45] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--json] [--list FILE] IMAGE|FOLDER...';
+  'avi detect --model M.onnx [--labels FILE] [--conf 0.25] [--iou 0.45] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--colour-profile ignore|apply] [--json] [--list FILE] IMAGE|FOLDER...';
 
 export const detectCommand: Command = {
   summary: 'run a detector on images and print the boxes',
@@ -96,7 +104,7 @@ export const detectCommand: Command = {
       });
       const results = [];
       for (const image of images) {
-        const frame = await decodeImage(image);
+        const frame = await decodeImage(image, { colourProfile: model.options.colourProfile });
         const { detections } = await detector.detect(frame);
         results.push({
           image,
@@ -121,7 +129,8 @@ export const detectCommand: Command = {
   },
 };
 
-const CLASSIFY_USAGE = 'avi classify --model M.onnx [--labels FILE] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--json] [--list FILE] IMAGE|FOLDER...';
+const CLASSIFY_USAGE =
+  'avi classify --model M.onnx [--labels FILE] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--colour-profile ignore|apply] [--json] [--list FILE] IMAGE|FOLDER...';
 
 export const classifyCommand: Command = {
   summary: 'run a classifier on whole images and print the classes',
@@ -133,7 +142,7 @@ export const classifyCommand: Command = {
       const classifier = new Classifier(model);
       const results = [];
       for (const image of images) {
-        const frame = await decodeImage(image);
+        const frame = await decodeImage(image, { colourProfile: model.options.colourProfile });
         const [c] = (await classifier.classify([frame])).classifications;
         results.push({ image, width: frame.width, height: frame.height, class: c.class, confidence: c.confidence, scores: c.scores });
       }

@@ -56,9 +56,20 @@ export function validateCropOptions(o: CropOptions): void {
   if (!(o.maxBytes > 0)) throw new Error(`the crop byte limit must be more than 0, got ${o.maxBytes}`);
 }
 
-export function cropDetections(frame: RgbImage, detections: Detection[], options: Partial<CropOptions> = {}): Crop[] {
+/**
+ * Every crop of a frame, cut into one block of memory that `allocate` gives (a SharedArrayBuffer in the engine's
+ * workers, so the classifier's worker reads them without a copy). Bounded in count and in bytes, counted before
+ * anything is allocated; a rectangle that several detections give (duplicate boxes) is cut once and shared.
+ */
+export function cutCrops(
+  frame: RgbImage,
+  detections: Detection[],
+  options: Partial<CropOptions> = {},
+  allocate: (bytes: number) => Uint8Array = (bytes) => Buffer.allocUnsafe(bytes),
+): Array<Omit<Crop, 'data'> & { data: Uint8Array }> {
   const o = { ...DEFAULT_CROP_OPTIONS, ...options };
   validateCropOptions(o);
+  if (!Array.isArray(detections)) throw new Error('msg.detections must be an array');
   if (detections.length > o.maxCrops) {
     throw new Error(`${detections.length} detections on this frame, over the limit of ${o.maxCrops} crops (max crops)`);
   }
@@ -69,21 +80,31 @@ export function cropDetections(frame: RgbImage, detections: Detection[], options
     }
     return cropBox(b, frame.width, frame.height, o);
   });
-  // Bytes counted before any is allocated; a rectangle cut twice (duplicate boxes) is cut once and shared.
   const keyOf = (r: Box) => `${r.x},${r.y},${r.width},${r.height}`;
-  const unique = new Map(rects.map((r) => [keyOf(r), r]));
-  const bytes = [...unique.values()].reduce((sum, r) => sum + r.width * r.height * 3, 0);
+  const unique = [...new Map(rects.map((r) => [keyOf(r), r])).values()];
+  const bytes = unique.reduce((sum, r) => sum + r.width * r.height * 3, 0);
   if (bytes > o.maxBytes) {
     throw new Error(
       `the ${rects.length} crops of this frame would take ${(bytes / 1024 ** 2).toFixed(0)} MiB, over the limit of ${(o.maxBytes / 1024 ** 2).toFixed(0)} MiB; ` +
         'too many or too large detections (a broken model?)',
     );
   }
-  const cut = new Map<string, Buffer>();
-  return rects.map((rect, i) => {
-    const key = keyOf(rect);
-    let data = cut.get(key);
-    if (!data) cut.set(key, (data = extract(frame, rect).data));
-    return { detectionId: detections[i].id, box: rect, width: rect.width, height: rect.height, data };
-  });
+  const block = allocate(bytes);
+  const cut = new Map<string, Uint8Array>();
+  let offset = 0;
+  for (const r of unique) {
+    const view = block.subarray(offset, offset + r.width * r.height * 3);
+    offset += view.length;
+    const rowBytes = r.width * 3;
+    for (let row = 0; row < r.height; row++) {
+      const from = ((r.y + row) * frame.width + r.x) * 3;
+      view.set(frame.data.subarray(from, from + rowBytes), row * rowBytes);
+    }
+    cut.set(keyOf(r), view);
+  }
+  return rects.map((box, i) => ({ detectionId: detections[i].id, box, width: box.width, height: box.height, data: cut.get(keyOf(box))! }));
+}
+
+export function cropDetections(frame: RgbImage, detections: Detection[], options: Partial<CropOptions> = {}): Crop[] {
+  return cutCrops(frame, detections, options).map((crop) => ({ ...crop, data: Buffer.from(crop.data.buffer, crop.data.byteOffset, crop.data.length) }));
 }
