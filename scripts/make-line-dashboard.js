@@ -199,7 +199,7 @@ flow({
   y: 340,
   wires: [[id('rejectprev')]],
 });
-flow({ id: id('rejectprev'), type: 'avi-frame-preview', name: 'rejects, 640 px, 1/s', property: 'payload', width: 640, quality: 70, rate: 1, x: 1730, y: 340, wires: [[id('rejects')]] });
+flow({ id: id('rejectprev'), type: 'avi-frame-preview', name: 'rejects, 640 px, 1 in 2 s', property: 'payload', width: 640, quality: 70, rate: 0.5, x: 1730, y: 340, wires: [[id('rejects')]] });
 fn('rejects', 'last 6 rejects', 'rejects.js', 1950, 340, [[id('trejects')]]);
 template('trejects', 'grejects', 'rejects.vue', 2150, 340, [], 'reject thumbnails');
 
