@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { sharedEngine } from '../src/core/engine/engine';
+import { InferenceEngine, sharedEngine } from '../src/core/engine/engine';
 import { busyDetector, colourClassifier, fixedOutputDetector, writeModel } from './support/onnx-builder';
 import { frameWith, tempDir } from './support/fixtures';
 
@@ -246,9 +246,29 @@ describe('inference engine', function () {
   });
 });
 
-describe('inference engine: Node-RED thread', function () {
+describe('inference engine: Node-RED thread and sessions', function () {
   const tmp = tempDir();
   after(tmp.cleanup);
+
+  it('frees a session no one holds once its grace period is over, and keeps it while someone does', async () => {
+    const engine = new InferenceEngine({ defaultWorkers: 1, graceMs: 50 });
+    try {
+      const file = writeModel(path.join(tmp.dir, 'held.onnx'), oneUnitDetector('tablet'));
+      const first = await engine.acquire(file, {});
+      const second = await engine.acquire(file, {});
+      expect(second.key).to.equal(first.key);
+      first.release();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(Object.keys(engine.stats().sessions)).to.deep.equal([second.key]);
+      expect(engine.stats().workers[0].models).to.deep.equal([second.key]);
+      second.release();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(engine.stats().sessions).to.deep.equal({});
+      expect(engine.stats().workers[0].models).to.deep.equal([]);
+    } finally {
+      await engine.shutdown();
+    }
+  });
 
   it('keeps ticking while a model runs', async function () {
     this.timeout(120000);
