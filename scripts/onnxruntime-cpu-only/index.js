@@ -47,4 +47,5 @@ function main() {
   }
 }
 
-main();
+if (require.main === module) main();
+module.exports = { CUDA_LIBRARIES };
