@@ -8,7 +8,9 @@ interface ClassifierNodeDef extends NodeDef {
   model: string;
   activation: string;
   topK: string;
-  resize: string;
+  resizeMode?: string;
+  /** resizeMode's earlier name, still read for older flows; the editor overwrites `resize` on every node. */
+  resize?: unknown;
   maxBatch: string;
 }
 
@@ -23,7 +25,7 @@ export default function (RED: NodeAPI): void {
         new Classifier(model, {
           activation: (config.activation || DEFAULTS.activation) as Activation,
           topK: num(config.topK, DEFAULTS.topK),
-          resize: config.resize === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
+          resize: (config.resizeMode || (typeof config.resize === 'string' ? config.resize : '')) === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
           maxBatch: num(config.maxBatch, DEFAULTS.maxBatch),
         }),
       (c) => `ready · ${c.model.classNames.length} classes${c.model.image.dynamicBatch ? ' · batched' : ''}`,

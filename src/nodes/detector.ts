@@ -12,7 +12,9 @@ interface DetectorNodeDef extends NodeDef {
   iou: string;
   maxDetections: string;
   classes: string;
-  resize: string;
+  resizeMode?: string;
+  /** resizeMode's earlier name, still read for older flows; the editor overwrites `resize` on every node. */
+  resize?: unknown;
   maxMegapixels: string;
 }
 
@@ -32,7 +34,7 @@ export default function (RED: NodeAPI): void {
           iou: num(config.iou, DEFAULTS.iou),
           maxDetections: num(config.maxDetections, DEFAULTS.maxDetections),
           classes,
-          resize: (config.resize || DEFAULTS.resize) as typeof DEFAULTS.resize,
+          resize: (config.resizeMode || (typeof config.resize === 'string' && config.resize) || DEFAULTS.resize) as typeof DEFAULTS.resize,
           warn: (text) => node.warn(text),
         }),
       (d) => `ready · ${d.format} · ${d.model.info.inputWidth}x${d.model.info.inputHeight}`,
