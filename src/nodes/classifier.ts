@@ -2,7 +2,8 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { Classifier, DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation } from '../core/inference/classifier';
 import type { Crop, Detection } from '../core/types';
-import { frameOf, modelConfigOf, num, onInput, plural, provenance, statusOk, useModel, userDirOf } from './common';
+import { message } from './i18n';
+import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, userDirOf } from './common';
 
 interface ClassifierNodeDef extends NodeDef {
   model: string;
@@ -28,7 +29,7 @@ export default function (RED: NodeAPI): void {
           resize: (config.resizeMode || (typeof config.resize === 'string' ? config.resize : '')) === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
           maxBatch: num(config.maxBatch, DEFAULTS.maxBatch),
         }),
-      (c) => `ready · ${c.model.classNames.length} classes${c.model.image.dynamicBatch ? ' · batched' : ''}`,
+      (c) => message(RED, c.model.image.dynamicBatch ? 'avi-classifier.status.readyBatched' : 'avi-classifier.status.ready', { classes: c.model.classNames.length }),
     );
 
     onInput(node, async (msg, send) => {
@@ -47,7 +48,7 @@ export default function (RED: NodeAPI): void {
           detection.classification = result.classifications[i];
         });
         msg.payload = result.classifications;
-        statusOk(node, `${crops.length} crops · ${plural(result.runs, 'run')} · ${Math.round(performance.now() - started)} ms`);
+        statusOk(node, message(RED, 'avi-classifier.status.crops', { count: crops.length, ms: Math.round(performance.now() - started) }));
       } else {
         const frame = await frameOf(msg, { userDir: userDirOf(RED) });
         const result = await c.classify([frame]);
@@ -56,7 +57,8 @@ export default function (RED: NodeAPI): void {
         // A crop sent on its own by avi-crop (split mode) carries its detection: classify that detection.
         if (msg.detection && typeof msg.detection === 'object') (msg.detection as Detection).classification = classification;
         msg.payload = classification;
-        statusOk(node, `${classification.class} ${classification.confidence.toFixed(2)} · ${Math.round(performance.now() - started)} ms`);
+        const ms = Math.round(performance.now() - started);
+        statusOk(node, message(RED, 'avi-classifier.status.image', { class: classification.class, confidence: classification.confidence.toFixed(2), ms }));
       }
       send(msg);
     });

@@ -24,7 +24,7 @@ export function statusWarn(node: Node, text: string): void {
   node.status({ fill: 'yellow', shape: 'ring', text });
 }
 export function statusError(node: Node, text: string): void {
-  node.status({ fill: 'red', shape: 'dot', text: shorten(text, 60) });
+  node.status({ fill: 'red', shape: 'dot', text: shorten(text, 40) }); // short beside its neighbours; the message carries the whole error
 }
 
 /** A frame verdict on a node's status. A FAIL frame is a normal outcome (red ring); errors get a red dot. */
@@ -179,6 +179,10 @@ export function resolveFilePath(file: string, userDir: string | undefined): stri
 export interface FrameOptions {
   /** Where the encoded image or file path is when msg.image is not set (default "payload"). */
   property?: string;
+  /** The encoded image or file path, when the node has read it itself (a typedInput: msg, flow, global, env). */
+  input?: unknown;
+  /** Where `input` was read from, for errors, e.g. "flow.frame" (default "msg." and property). */
+  source?: string;
   maxPixels?: number;
   /** The user directory that relative image paths are looked up in first (userDirOf(RED)). */
   userDir?: string;
@@ -196,12 +200,13 @@ export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<Fra
     throw new Error(`msg.image is not a decoded frame (width, height and width x height x 3 bytes of RGB in data), got ${describe(msg.image)}`);
   }
   const property = options.property ?? 'payload';
-  const input = getPath(msg, property);
+  const input = 'input' in options ? options.input : getPath(msg, property);
+  const where = options.source ?? `msg.${property}`;
   if (input === undefined || input === null || input === '') {
-    throw new Error(`no image on the message: msg.image is not set and msg.${property} is empty; send an encoded image (Buffer) or a file path`);
+    throw new Error(`no image on the message: msg.image is not set and ${where} is empty; send an encoded image (Buffer) or a file path`);
   }
   if (!Buffer.isBuffer(input) && typeof input !== 'string') {
-    throw new Error(`no image: expected msg.image (a decoded frame) or msg.${property} as an encoded image Buffer or a file path, got msg.${property} as ${describe(input)}`);
+    throw new Error(`no image: expected msg.image (a decoded frame) or ${where} as an encoded image Buffer or a file path, got ${where} as ${describe(input)}`);
   }
   const source = typeof input === 'string' ? resolveFilePath(input.trim(), options.userDir) : input;
   const frame = await decodeImage(source, { maxPixels: options.maxPixels });

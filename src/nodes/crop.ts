@@ -3,7 +3,8 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
 import { cropDetections, DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions } from '../core/image/crop';
 import type { Detection } from '../core/types';
-import { frameOf, num, onInput, plural, settingsOf, statusOk, userDirOf, type Msg } from './common';
+import { frameOf, num, onInput, settingsOf, statusOk, userDirOf, type Msg } from './common';
+import { message } from './i18n';
 
 interface CropNodeDef extends NodeDef {
   mode: 'all' | 'split';
@@ -38,7 +39,7 @@ export default function (RED: NodeAPI): void {
       if (!split) {
         msg.crops = crops;
         msg.payload = crops;
-        statusOk(node, `${plural(crops.length, 'crop')} · ${Math.round(performance.now() - started)} ms`);
+        statusOk(node, message(RED, 'avi-crop.status.crops', { count: crops.length, ms: Math.round(performance.now() - started) }));
         send(msg);
         return;
       }
@@ -61,7 +62,7 @@ export default function (RED: NodeAPI): void {
         }
         send(out as Msg);
       }
-      statusOk(node, `${plural(crops.length, 'crop')} sent · ${Math.round(performance.now() - started)} ms`);
+      statusOk(node, message(RED, 'avi-crop.status.sent', { count: crops.length, ms: Math.round(performance.now() - started) }));
     });
   }
   RED.nodes.registerType('avi-crop', AviCropNode);

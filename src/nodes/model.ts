@@ -5,6 +5,7 @@ import { DETECTOR_FORMATS } from '../core/inference/formats';
 import { NORMALIZATIONS, type NormalizationName } from '../core/image/image';
 import { loadModel, type ExecutionProvider, type Model, type ModelOptions } from '../core/model/model';
 import { errorMessage, num, resolveFilePath, statusBusy, statusError, statusOk, userDirOf } from './common';
+import { message } from './i18n';
 
 interface ModelNodeDef extends NodeDef {
   path: string;
@@ -73,7 +74,7 @@ export default function (RED: NodeAPI): void {
     const setUsersStatus = (set: (user: Node) => void) => users.forEach(set);
 
     const load = (): Promise<Model> => {
-      setUsersStatus((u) => statusBusy(u, 'loading model'));
+      setUsersStatus((u) => statusBusy(u, message(RED, 'avi-model.status.loading')));
       const loading = (async () => {
         if (!file) throw new Error('no model file set in the avi-model config');
         return loadModel(file, options());
@@ -81,7 +82,7 @@ export default function (RED: NodeAPI): void {
       loading.then(
         (model) => {
           node.log(`loaded ${model.info.path} sha256 ${model.info.sha256} on ${model.info.executionProvider}`);
-          setUsersStatus((u) => statusOk(u, `ready · ${model.info.name}`));
+          setUsersStatus((u) => statusOk(u, message(RED, 'avi-model.status.ready', { name: model.info.name })));
         },
         (err) => {
           node.error(`model: ${errorMessage(err)}`);

@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { annotate, type AnnotateOptions, type Raster } from '../core/drawing/draw';
 import { describe } from '../core/image/image';
 import type { Detection, Verdict } from '../core/types';
-import { errorMessage, frameOf, onInput, plural, setPath, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
+import { errorMessage, frameOf, onInput, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
+import { message } from './i18n';
 
 export type OutputFormat = 'jpeg' | 'png';
 
@@ -46,7 +47,6 @@ export function settingsFromConfig(config: VisualizerNodeDef): Settings {
   const format = config.format || 'jpeg';
   if (format !== 'jpeg' && format !== 'png') throw new Error(`output format must be jpeg or png, got ${JSON.stringify(format)}`);
   const property = String(config.property ?? 'payload').trim() || 'payload';
-  if (!/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(property)) throw new Error(`output property must look like payload or image.annotated, got ${JSON.stringify(property)}`);
   return {
     format,
     quality: intField(config.quality, 'JPEG quality', 1, 100, 85),
@@ -139,7 +139,15 @@ export default function (RED: NodeAPI): void {
   function AviVisualizerNode(this: Node, config: VisualizerNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const settings = settingsOf(node, () => settingsFromConfig(config));
+    const settings = settingsOf(node, () => {
+      const read = settingsFromConfig(config);
+      try {
+        RED.util.normalisePropertyExpression(read.property);
+      } catch {
+        throw new Error(`output property must be a message property such as payload or image.annotated, got ${JSON.stringify(read.property)}`);
+      }
+      return read;
+    });
     const topic = `avi-visualizer/${node.id}`;
     const preview = settings.value?.preview
       ? new EditorPreview(
@@ -156,11 +164,12 @@ export default function (RED: NodeAPI): void {
       const detections = detectionsOf(msg);
       const verdict: Verdict | undefined = msg.verdict ?? undefined;
       const raw = annotate(frame, detections, verdict, draw);
-      setPath(msg, property, await encodeAnnotated(raw, frame.width, frame.height, format, quality));
+      RED.util.setMessageProperty(msg, property, await encodeAnnotated(raw, frame.width, frame.height, format, quality), true);
       const ms = Math.round(performance.now() - started);
 
-      const units = plural(detections.length, 'unit');
-      statusVerdict(node, verdict?.result, verdict ? `${units} · ${verdict.result} · ${ms} ms` : `${units} · ${ms} ms`);
+      const count = detections.length;
+      const text = verdict ? message(RED, 'avi-visualizer.status.verdict', { count, result: verdict.result, ms }) : message(RED, 'avi-visualizer.status.drawn', { count, ms });
+      statusVerdict(node, verdict?.result, text);
       send(msg);
       preview?.offer({ width: frame.width, height: frame.height, data: raw });
     });
