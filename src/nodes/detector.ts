@@ -1,10 +1,10 @@
-// avi-detector: image in, msg.detections out.
+// avi-detector: image in, msg.detections out. Decoding, letterboxing and the model run happen in the engine's workers.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, Detector } from '../core/inference/detector';
+import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, type DetectorOptions } from '../core/inference/detector';
 import { DEFAULT_MAX_PIXELS } from '../core/image/image';
 import { parseClassList } from '../core/decision/router';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, userDirOf } from './common';
 import { message } from './i18n';
-import { frameOf, modelConfigOf, num, onInput, provenance, statusOk, useModel, userDirOf } from './common';
 
 interface DetectorNodeDef extends NodeDef {
   model: string;
@@ -18,6 +18,7 @@ interface DetectorNodeDef extends NodeDef {
   /** resizeMode's earlier name, still read for older flows; the editor overwrites `resize` on every node. */
   resize?: unknown;
   maxMegapixels: string;
+  order: string;
 }
 
 export default function (RED: NodeAPI): void {
@@ -27,37 +28,39 @@ export default function (RED: NodeAPI): void {
     const property = config.property || 'payload';
     const propertyType = config.propertyType || 'msg';
     const maxPixels = num(config.maxMegapixels, DEFAULT_MAX_PIXELS / 1e6) * 1e6;
-    const classes = parseClassList(config.classes ?? '');
-    const detector = useModel(
-      node,
-      modelConfigOf(RED, config.model),
-      (model) =>
-        new Detector(model, {
-          confidence: num(config.confidence, DEFAULTS.confidence),
-          iou: num(config.iou, DEFAULTS.iou),
-          maxDetections: num(config.maxDetections, DEFAULTS.maxDetections),
-          classes,
-          resize: (config.resizeMode || (typeof config.resize === 'string' && config.resize) || DEFAULTS.resize) as typeof DEFAULTS.resize,
-          warn: (text) => node.warn(text),
-        }),
-      (d) => message(RED, 'avi-detector.status.ready', { format: d.format, width: d.model.info.inputWidth, height: d.model.info.inputHeight }),
-    );
-
-    onInput(node, async (msg, send) => {
-      const d = await detector();
-      const input = await new Promise((resolve, reject) =>
-        RED.util.evaluateNodeProperty(property, propertyType, node, msg, (err: Error | null, value: unknown) => (err ? reject(err) : resolve(value))),
-      );
-      const frame = await frameOf(msg, { input, source: `${propertyType}.${property}`, maxPixels, userDir: userDirOf(RED) });
-      const started = performance.now();
-      const result = await d.detect(frame);
-      msg.detections = result.detections;
-      msg.payload = result.detections;
-      msg.models = { ...(msg.models ?? {}), detector: provenance(d.model, result.format) };
-      msg.timings = { ...(msg.timings ?? {}), detector: result.timings };
-      statusOk(node, message(RED, 'avi-detector.status.units', { count: result.detections.length, ms: Math.round(performance.now() - started) }));
-      send(msg);
+    const options: Omit<DetectorOptions, 'warn'> = {
+      confidence: num(config.confidence, DEFAULTS.confidence),
+      iou: num(config.iou, DEFAULTS.iou),
+      maxDetections: num(config.maxDetections, DEFAULTS.maxDetections),
+      classes: parseClassList(config.classes ?? ''),
+      resize: (config.resizeMode || (typeof config.resize === 'string' && config.resize) || DEFAULTS.resize) as typeof DEFAULTS.resize,
+    };
+    const detector = useModel(node, modelConfigOf(RED, config.model), async (lease) => {
+      // Checks the settings against the model (class filter, output format) before the first frame.
+      const { format } = await lease.run({ op: 'describe', kind: 'detector', detector: options });
+      return message(RED, 'avi-detector.status.ready', { format: format ?? '', width: lease.model.info.inputWidth, height: lease.model.info.inputHeight });
     });
+
+    onInput(
+      node,
+      async (msg, send, { arrivedAt }) => {
+        const lease = await detector();
+        const input = await new Promise((resolve, reject) =>
+          RED.util.evaluateNodeProperty(property, propertyType, node, msg, (err: Error | null, value: unknown) => (err ? reject(err) : resolve(value))),
+        );
+        const source = frameSourceOf(msg, { input, source: `${propertyType}.${property}`, userDir: userDirOf(RED) });
+        const result = await lease.run({ op: 'detect', source, maxPixels, detector: options }, msg._msgid);
+        result.warnings?.forEach((text) => node.warn(text));
+        keepFrame(msg, source, result.frame, input);
+        msg.detections = result.detections;
+        msg.payload = result.detections;
+        msg.models = { ...(msg.models ?? {}), detector: provenance(lease, result, result.format!) };
+        msg.timings = { ...(msg.timings ?? {}), detector: timingsOf(arrivedAt, result.timings) };
+        send(msg);
+        return message(RED, 'avi-detector.status.units', { count: result.detections!.length });
+      },
+      { concurrency: engineConcurrency, ordered: config.order !== 'ready' },
+    );
   }
   RED.nodes.registerType('avi-detector', AviDetectorNode);
 }
