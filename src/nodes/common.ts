@@ -276,7 +276,7 @@ export function resolveFilePath(file: string, userDir: string | undefined): stri
 }
 
 /** The package's example frames: file paths in messages may name them wherever Node-RED runs. */
-const EXAMPLE_IMAGES = path.join(PACKAGE_ROOT, 'examples', 'images');
+const EXAMPLE_IMAGES = path.join(PACKAGE_ROOT, 'example-images');
 
 /** Where a file path in a message is looked up (userDir) and the folders it may name (allowed). */
 export interface MessageFiles {
