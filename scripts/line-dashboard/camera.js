@@ -22,6 +22,6 @@ shown.units += FRAMES[frame][0];
 shown.defective += FRAMES[frame][1];
 context.set('shown', shown);
 node.status({ text: `${Math.round(rate * 100)} % defective · ${frame}` });
-// Looked up in the user dir, then in the package (examples/images moves with the package).
+// Looked up in the user dir, then in the package (example-images moves with the package).
 // The recipe in force travels with the frame, as avi-cell puts it on (msg.recipe { index, name }).
-return [{ payload: `examples/images/${frame}`, topic: 'line-1', recipe: { index: 1, name: 'demo pills' } }, null];
+return [{ payload: `example-images/${frame}`, topic: 'line-1', recipe: { index: 1, name: 'demo pills' } }, null];
