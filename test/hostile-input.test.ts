@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { InferenceEngine } from '../src/core/engine/engine';
 import { AllowedFolders, readBoundedFile } from '../src/core/files';
 import { cropDetections } from '../src/core/image/crop';
 import { decodeImage, sniffFormat } from '../src/core/image/image';
@@ -193,6 +194,32 @@ describe('hostile input', function () {
       // One cut, 12 MB, shared by all 300 crops (not 3.6 GB).
       expect(crops.every((c) => c.data.buffer === crops[0].data.buffer && c.data.byteOffset === crops[0].data.byteOffset)).to.equal(true);
       expect(crops[0].data.buffer.byteLength).to.equal(2000 * 2000 * 3);
+    });
+  });
+
+  describe('decode time', () => {
+    it('a decode over its budget is stopped with its worker; that frame errors, the next is decoded', async function () {
+      this.timeout(60000);
+      // A 25 MP JPEG takes a hundred ms or more to decode; the budget here is 20 ms.
+      const engine = new InferenceEngine({ defaultWorkers: 1, decodeTimeoutMs: 20 });
+      try {
+        const small = await frameWith(32, 24, []).png();
+        expect((await engine.run({ op: 'decode', source: { encoded: small } })).frame!.width).to.equal(32);
+        const threadId = engine.stats().workers[0].threadId;
+        const slow = await sharp({ create: { width: 5000, height: 5000, channels: 3, background: '#777' } }).jpeg().toBuffer();
+        const [timedOut, next] = await Promise.allSettled([
+          engine.run({ op: 'decode', source: { encoded: slow } }),
+          engine.run({ op: 'decode', source: { encoded: small } }),
+        ]);
+        expect(timedOut.status === 'rejected' && timedOut.reason.message).to.equal(
+          'decoding this frame took more than 0.02 s; it was stopped (its worker replaced) and the frame was not judged',
+        );
+        // The frame queued behind it in the same worker went to the new worker, not to an error.
+        expect(next.status === 'fulfilled' && next.value.frame!.height).to.equal(24);
+        expect(engine.stats().workers.map((w) => w.threadId)).to.not.include(threadId);
+      } finally {
+        await engine.shutdown();
+      }
     });
   });
 });

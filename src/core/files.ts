@@ -3,6 +3,9 @@
 import { closeSync, constants, fstatSync, openSync, promises as fs, readSync } from 'node:fs';
 import * as path from 'node:path';
 
+/** A model's whole file is read into memory; protobuf, which ONNX is, cannot be larger anyway. */
+export const MAX_MODEL_BYTES = 2 * 1024 ** 3;
+
 /** A read of one file that takes longer than this is abandoned (a hung network share, a FIFO's writer). */
 export const DEFAULT_READ_TIMEOUT_MS = 10_000;
 

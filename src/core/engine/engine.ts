@@ -6,6 +6,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { formatBytes, MAX_MODEL_BYTES } from '../files';
 import type { ModelOptions } from '../model/model';
 import type { FromWorker, JobRequest, JobResult, LoadedModel, SessionOptions, ToWorker } from './protocol';
 
@@ -18,7 +19,12 @@ export interface EngineSettings {
   graceMs: number;
   /** Jobs waiting for a worker, all nodes together; more is an error on the job. */
   maxPending: number;
+  /** A frame's decode that takes longer is stopped with its worker; the frame is errored, the worker replaced. */
+  decodeTimeoutMs: number;
 }
+
+/** How long one frame's decode may take (a 50 MP JPEG takes about 1 s on a gateway core). */
+export const DEFAULT_DECODE_TIMEOUT_MS = 10_000;
 
 export function defaultWorkers(cores = availableCores()): number {
   return Math.max(1, Math.min(2, cores));
@@ -41,6 +47,7 @@ interface Job {
   resolve: (result: JobResult) => void;
   reject: (err: Error) => void;
   record?: ModelRecord;
+  decodeTimer?: NodeJS.Timeout;
 }
 
 type SlotModelState = 'loading' | 'ready';
@@ -139,7 +146,7 @@ export class InferenceEngine {
   delayFor?: (tag: string | undefined, request: JobRequest) => number | undefined;
 
   constructor(settings: Partial<EngineSettings> = {}) {
-    this.settings = { defaultWorkers: defaultWorkers(), jobsPerWorker: 2, graceMs: 10_000, maxPending: 1024, ...settings };
+    this.settings = { defaultWorkers: defaultWorkers(), jobsPerWorker: 2, graceMs: 10_000, maxPending: 1024, decodeTimeoutMs: DEFAULT_DECODE_TIMEOUT_MS, ...settings };
   }
 
   /** Worker threads running now (retiring ones not counted). */
@@ -307,9 +314,15 @@ export class InferenceEngine {
         this.failRecord(record, new Error(message.error));
       }
       this.pump();
+    } else if (message.type === 'decoding') {
+      const job = slot.jobs.get(message.id);
+      if (job) job.decodeTimer = setTimeout(() => this.decodeTimedOut(slot, job), this.settings.decodeTimeoutMs);
+    } else if (message.type === 'decoded') {
+      clearTimeout(slot.jobs.get(message.id)?.decodeTimer);
     } else if (message.type === 'result') {
       const job = slot.jobs.get(message.id);
       if (!job) return;
+      clearTimeout(job.decodeTimer);
       slot.jobs.delete(message.id);
       this.refCount(slot);
       if (message.ok) this.finish(job, undefined, message.result);
@@ -330,6 +343,24 @@ export class InferenceEngine {
       this.finish(job, err);
     }
     for (const slot of this.slots) if (slot.models.delete(record.key)) this.post(slot, { type: 'unload', key: record.key });
+  }
+
+  /**
+   * A decode over its budget (a pathological file): that frame fails, the worker is stopped and replaced, and the
+   * other frames it held go back to the front of the queue to be done by another worker. A decode in libvips runs
+   * on libuv's thread pool and ends on its own; stopping the worker lets the pool move on without waiting for it.
+   */
+  private decodeTimedOut(slot: Slot, job: Job): void {
+    if (slot.jobs.get(job.id) !== job) return;
+    const others = [...slot.jobs.values()].filter((j) => j !== job);
+    slot.jobs.clear();
+    slot.retiring = true;
+    for (const j of others) clearTimeout(j.decodeTimer);
+    this.pending.unshift(...others);
+    this.finish(job, new Error(`decoding this frame took more than ${this.settings.decodeTimeoutMs / 1000} s; it was stopped (its worker replaced) and the frame was not judged`));
+    void slot.worker.terminate();
+    this.resize();
+    this.pump();
   }
 
   private onExit(slot: Slot, code: number, failure: Error | undefined): void {
@@ -406,6 +437,9 @@ const hashes = new Map<string, { size: number; mtimeMs: number; sha256: string }
 export async function hashFile(file: string): Promise<string> {
   if (!file) throw new Error('no model file set');
   const stat = await fs.stat(file).catch(() => undefined);
+  // Hashed as a stream: /dev/zero or a FIFO would never end, a huge file would hold a worker's memory later.
+  if (stat && !stat.isFile()) throw new Error(stat.isDirectory() ? `model path is a folder, not a file: ${file}` : `model file ${file} is not a regular file (a device, FIFO or socket); refused`);
+  if (stat && stat.size > MAX_MODEL_BYTES) throw new Error(`model file ${file} is ${formatBytes(stat.size)}, over the limit of ${formatBytes(MAX_MODEL_BYTES)}; refused`);
   const known = hashes.get(file);
   if (stat && known && known.size === stat.size && known.mtimeMs === stat.mtimeMs) return known.sha256;
   const sha256 = await hashStream(file);

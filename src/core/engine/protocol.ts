@@ -70,4 +70,6 @@ export type FromWorker =
   | { type: 'loaded'; key: string; ok: true; model: LoadedModel; warnings: string[] }
   | { type: 'loaded'; key: string; ok: false; error: string }
   | { type: 'result'; id: number; ok: true; result: JobResult }
-  | { type: 'result'; id: number; ok: false; error: string };
+  | { type: 'result'; id: number; ok: false; error: string }
+  /** A job's image decode began or ended: the engine stops a worker whose decode runs over its time budget. */
+  | { type: 'decoding' | 'decoded'; id: number };

@@ -60,34 +60,41 @@ function detectorOf(loaded: Loaded, options: Omit<DetectorOptions, 'warn'>): { d
 }
 
 /** The frame a job works on; a frame decoded here goes back in shared memory so no later step decodes it again. */
-async function frameOf(source: FrameSource, maxPixels: number | undefined, colourProfile?: ColourProfile): Promise<{ frame: RgbImage; decoded?: DecodedFrame }> {
+async function frameOf(id: number, source: FrameSource, maxPixels: number | undefined, colourProfile?: ColourProfile): Promise<{ frame: RgbImage; decoded?: DecodedFrame }> {
   if ('frame' in source) return { frame: { width: source.frame.width, height: source.frame.height, data: asBuffer(source.frame.data) } };
   const input = 'path' in source ? source.path : asBuffer(source.encoded);
-  const image = await decodeImage(input, { maxPixels, colourProfile });
+  // The engine times the decode between these two and stops this worker when it runs over its budget.
+  post({ type: 'decoding', id });
+  let image;
+  try {
+    image = await decodeImage(input, { maxPixels, colourProfile });
+  } finally {
+    post({ type: 'decoded', id });
+  }
   const data = sharedCopy(image.data);
   const decoded: DecodedFrame = { width: image.width, height: image.height, data, format: image.format };
   if ('path' in source && image.encoded) decoded.encoded = sharedCopy(image.encoded);
   return { frame: { width: image.width, height: image.height, data }, decoded };
 }
 
-async function run(key: string | undefined, request: JobRequest, startedAt: number): Promise<JobResult> {
+async function run(id: number, key: string | undefined, request: JobRequest, startedAt: number): Promise<JobResult> {
   const t0 = performance.now();
   const timings = { startedAt, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 };
   switch (request.op) {
     case 'decode': {
-      const { decoded } = await frameOf(request.source, request.maxPixels);
+      const { decoded } = await frameOf(id, request.source, request.maxPixels);
       timings.preprocessMs = performance.now() - t0;
       return { frame: decoded, timings };
     }
     case 'crop': {
-      const { frame, decoded } = await frameOf(request.source, request.maxPixels);
+      const { frame, decoded } = await frameOf(id, request.source, request.maxPixels);
       // One block of shared memory for every crop of the frame.
       const cut = cutCrops(frame, request.detections, request.crop, (bytes) => new Uint8Array(new SharedArrayBuffer(bytes)));
       timings.preprocessMs = performance.now() - t0;
       return { frame: decoded, crops: cut.map(({ data: _data, ...crop }) => crop), cropPixels: cut.map((crop) => crop.data), timings };
     }
     case 'annotate': {
-      const { frame, decoded } = await frameOf(request.source, request.maxPixels);
+      const { frame, decoded } = await frameOf(id, request.source, request.maxPixels);
       const t1 = performance.now();
       const raw = sharedCopy(annotate(frame, request.detections, request.verdict, request.draw));
       const encoded = await encodeAnnotated(raw, frame.width, frame.height, request.format, request.quality);
@@ -101,7 +108,7 @@ async function run(key: string | undefined, request: JobRequest, startedAt: numb
       const loaded = await modelOf(key);
       const { detector, warnings } = detectorOf(loaded, request.detector);
       // A frame is decoded as the model's training pipeline decoded it (avi-model's colour profile setting).
-      const { frame, decoded } = await frameOf(request.source, request.maxPixels, loaded.model.options.colourProfile);
+      const { frame, decoded } = await frameOf(id, request.source, request.maxPixels, loaded.model.options.colourProfile);
       const decodeMs = performance.now() - t0;
       const result = await detector.detect(frame);
       return {
@@ -121,7 +128,7 @@ async function run(key: string | undefined, request: JobRequest, startedAt: numb
       if (Array.isArray(request.images)) {
         images = request.images.map((p: PixelsRef) => ({ width: p.width, height: p.height, data: asBuffer(p.data) }));
       } else {
-        const got = await frameOf(request.images, request.maxPixels, loaded.model.options.colourProfile);
+        const got = await frameOf(id, request.images, request.maxPixels, loaded.model.options.colourProfile);
         images = [got.frame];
         decoded = got.decoded;
       }
@@ -167,7 +174,7 @@ port.on('message', (message: ToWorker) => {
       // delayMs: a test hook that holds a job, to make frames finish out of order or die with their worker.
       const start = delayMs ? new Promise((resolve) => setTimeout(resolve, delayMs)) : Promise.resolve();
       start
-        .then(() => run(key, request, startedAt))
+        .then(() => run(id, key, request, startedAt))
         .then(
           (result) => post({ type: 'result', id, ok: true, result }, transferable(result.encoded)),
           (err) => post({ type: 'result', id, ok: false, error: messageOf(err) }),

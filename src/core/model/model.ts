@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readLabels } from '../evaluation/datasets';
-import { formatBytes, readBoundedFile } from '../files';
+import { formatBytes, MAX_MODEL_BYTES, readBoundedFile } from '../files';
 import { DETECTOR_FORMATS, dim, type DetectorFormat, type TensorSpec } from '../inference/formats';
 import type { ColourProfile, NormalizationName, TensorLayout } from '../image/image';
 import { readOnnxMetadata, type OnnxMetadata } from './onnx-metadata';
@@ -234,8 +234,6 @@ export async function loadModel(modelPath: string, options: ModelOptions = {}): 
   }
 }
 
-/** A model's whole file is read into memory; protobuf, which ONNX is, cannot be larger anyway. */
-export const MAX_MODEL_BYTES = 2 * 1024 ** 3;
 /** The most bytes one image's input tensor, or one fixed-size output, may take: a frame's allocations stay bounded. */
 export const MAX_TENSOR_BYTES = 256 * 1024 ** 2;
 
