@@ -2,7 +2,7 @@
 // tells nothing about what lies outside the allowed folders, and the next frame is judged as usual.
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { colourClassifier, uniformDetector, writeModel } from './support/onnx-builder';
 import { frameWith, SVG_BOMB, tempDir } from './support/fixtures';
@@ -136,5 +136,57 @@ describe('hostile input in Node-RED', function () {
     expect(Object.keys(sent.verdict.models)).to.deep.equal(['classifier']);
     expect(sent.verdict.models.classifier.name).to.equal('cls.onnx');
     expect(warnings).to.deep.equal(['msg.models.detector, msg.models.auditor was not set by an avi model node on this message; left out of verdict.models (warned once)']);
+  });
+
+  it('a classifier written over the detector\'s file mid-stream is not swapped in: the old model serves every frame and the status says why', async function () {
+    this.timeout(60000);
+    const file = path.join(models.dir, 'hot.onnx');
+    copyFileSync(goodDetector, file);
+    helper.settings({ userDir: userDir.dir });
+    await helper.load([...NODES, CATCH], [
+      { id: 'f1', type: 'tab' },
+      { id: 'hot', type: 'avi-model', path: file, watch: true },
+      { id: 'detector', type: 'avi-detector', z: 'f1', x: 0, y: 0, model: 'hot', wires: [['out']] },
+      { id: 'out', type: 'helper', z: 'f1', x: 0, y: 0 },
+      { id: 'catch', type: 'catch', z: 'f1', x: 0, y: 0, scope: null, uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper', z: 'f1', x: 0, y: 0 },
+    ]);
+    const warnings: string[] = [];
+    helper.getNode('hot').on('call:warn', (call: any) => warnings.push(String(call.args[0])));
+    const statuses: any[] = [];
+    helper.getNode('detector').on('call:status', (call: any) => statuses.push(call.args[0]));
+    const png = await frameWith(64, 64, []).png();
+    let sent = 0;
+    let judged = 0;
+    const caught: string[] = [];
+    helper.getNode('out').on('input', (msg: any) => msg.detections.length === 1 && judged++);
+    helper.getNode('caught').on('input', (msg: any) => caught.push(errorText(msg)));
+    // A steady stream, at most three frames in the node at a time.
+    const stream = setInterval(() => {
+      if (sent - judged - caught.length < 3) helper.getNode('detector').receive({ payload: png, n: sent++ });
+    }, 5);
+    try {
+      while (judged < 5) await new Promise((r) => setTimeout(r, 20));
+      writeFileSync(file, colourClassifier({ size: 16, names: ['good', 'edge_defect', 'spot'] }));
+      const started = Date.now();
+      while (!warnings.some((w) => /does not fit/.test(w))) {
+        if (Date.now() - started > 20000) throw new Error(`no warning about the classifier; warnings: ${warnings.join('; ')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const judgedAtSwap = judged;
+      while (judged < judgedAtSwap + 10) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      clearInterval(stream);
+    }
+    while (judged + caught.length < sent) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 600)); // the status is redrawn at most twice a second
+    expect(warnings.find((w) => /does not fit/.test(w)), warnings.join(" / ")).to.match(
+      /^model file changed but it does not fit avi-detector "detector": \S+ is a classifier .*; the previous model stays in use$/,
+    );
+    expect(caught.slice(0, 2), `no frame errored; warnings: ${warnings.join(" / ")}`).to.deep.equal([]);
+    expect(judged, 'every frame judged by the old model').to.equal(sent);
+    const last = statuses[statuses.length - 1];
+    expect(last.fill).to.equal('yellow');
+    expect(last.text).to.match(/^new model file not used: it does not fit avi-detector "detector"/);
   });
 });

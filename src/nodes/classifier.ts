@@ -69,7 +69,7 @@ export default function (RED: NodeAPI): void {
         send(msg);
         return text;
       },
-      { concurrency: engineConcurrency, ordered: config.order !== 'ready' },
+      { concurrency: engineConcurrency, ordered: config.order !== 'ready', notice: () => modelConfigOf(RED, config.model)?.notice },
     );
   }
   RED.nodes.registerType('avi-classifier', AviClassifierNode);

@@ -87,6 +87,8 @@ export interface InputOptions {
   ordered?: boolean;
   /** Called with each error before it is reported, for example to set a node-specific status. */
   onError?: (err: Error, msg: Msg) => void;
+  /** Something the status must keep saying while frames flow (a changed model file that was not taken into use). */
+  notice?: () => string | undefined;
 }
 
 /** What a handler knows of its message beyond the message itself. */
@@ -147,7 +149,9 @@ export function onInput(node: Node, handler: InputHandler, options: InputOptions
     const rate = (finished.length * 1000) / span;
     const parts = [summary, `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`, `q ${waiting.length + inFlight.length}`];
     if (overQueue > 0) parts.push(`${overQueue} over queue`);
-    statusOk(node, parts.join(' · '));
+    const notice = options.notice?.();
+    if (notice) statusWarn(node, [notice, ...parts].join(' · '));
+    else statusOk(node, parts.join(' · '));
   };
   const scheduleStatus = () => {
     if (statusTimer || closed) return;
@@ -395,7 +399,7 @@ export function useModel(node: Node, config: ModelConfigNode | undefined, check:
   let checked: { key: string; result: Promise<string> } | undefined;
   const get = async (): Promise<ModelLease> => {
     if (!config) throw new Error('no avi-model selected: open the node and choose or add a model config');
-    const lease = await config.acquire(node);
+    const lease = await config.acquire(node, check);
     if (checked?.key !== lease.key) {
       const result = check(lease);
       checked = { key: lease.key, result };

@@ -36,9 +36,13 @@ export default function (RED: NodeAPI): void {
       classes: parseClassList(config.classes ?? ''),
       resize: (config.resizeMode || (typeof config.resize === 'string' && config.resize) || DEFAULTS.resize) as typeof DEFAULTS.resize,
     };
+    let deployedFormat: string | undefined;
     const detector = useModel(node, modelConfigOf(RED, config.model), async (lease) => {
-      // Checks the settings against the model (class filter, output format) before the first frame.
+      // Checks the settings against the model (class filter, output format) before the first frame, and a
+      // changed model file before it is used: a detector with another output layout is not the model deployed.
       const { format } = await lease.run({ op: 'describe', kind: 'detector', detector: options });
+      if (deployedFormat && format !== deployedFormat) throw new Error(`its output layout is ${format}, not ${deployedFormat} as at deploy`);
+      deployedFormat = format;
       return message(RED, 'avi-detector.status.ready', { format: format ?? '', width: lease.model.info.inputWidth, height: lease.model.info.inputHeight });
     });
 
@@ -60,7 +64,7 @@ export default function (RED: NodeAPI): void {
         send(msg);
         return message(RED, 'avi-detector.status.units', { count: result.detections!.length });
       },
-      { concurrency: engineConcurrency, ordered: config.order !== 'ready' },
+      { concurrency: engineConcurrency, ordered: config.order !== 'ready', notice: () => modelConfigOf(RED, config.model)?.notice },
     );
   }
   RED.nodes.registerType('avi-detector', AviDetectorNode);

@@ -5,7 +5,7 @@ import { DETECTOR_FORMATS } from '../core/inference/formats';
 import { COLOUR_PROFILES, NORMALIZATIONS, type ColourProfile, type NormalizationName } from '../core/image/image';
 import { sharedEngine, type ModelLease } from '../core/engine/engine';
 import { type ExecutionProvider, type ModelOptions } from '../core/model/model';
-import { errorMessage, num, resolveFilePath, statusBusy, statusError, userDirOf } from './common';
+import { errorMessage, num, resolveFilePath, statusBusy, statusError, statusWarn, userDirOf } from './common';
 import { message } from './i18n';
 
 interface ModelNodeDef extends NodeDef {
@@ -25,11 +25,19 @@ interface ModelNodeDef extends NodeDef {
 }
 
 export interface ModelConfigNode extends Node {
-  /** Registers a node that uses the model (for status) and resolves to its hold on the shared session. */
-  acquire(user: Node): Promise<ModelLease>;
+  /**
+   * Registers a node that uses the model (for status) and resolves to its hold on the shared session. `check` is
+   * what the node checks of a model at deploy; a changed file is used only when it passes every user's check.
+   */
+  acquire(user: Node, check?: (lease: ModelLease) => Promise<unknown>): Promise<ModelLease>;
+  /** Why a changed model file is not in use (it did not fit a node that uses it), or undefined. */
+  notice?: string;
   /** The node no longer uses the model; the last one out lets the session go (the engine keeps it a little longer). */
   release(user: Node): void;
 }
+
+/** A changed model file that loads but fails a check its users made at deploy. */
+class DoesNotFit extends Error {}
 
 /** How often the model file is checked for a change, in ms. Polling works on every filesystem. */
 const WATCH_INTERVAL_MS = 2000;
@@ -48,7 +56,7 @@ export default function (RED: NodeAPI): void {
     const userDir = userDirOf(RED);
     const file = resolveFilePath((config.path ?? '').trim(), userDir);
     const workers = num(config.workers, 0);
-    const users = new Set<Node>();
+    const users = new Map<Node, ((lease: ModelLease) => Promise<unknown>) | undefined>();
     let current: Promise<ModelLease> | undefined;
     let closed = false;
     let lastSignature = '';
@@ -78,7 +86,7 @@ export default function (RED: NodeAPI): void {
       };
     };
 
-    const setUsersStatus = (set: (user: Node) => void) => users.forEach(set);
+    const setUsersStatus = (set: (user: Node) => void) => users.forEach((_check, user) => set(user));
 
     const load = (): Promise<ModelLease> => {
       setUsersStatus((u) => statusBusy(u, message(RED, 'avi-model.status.loading')));
@@ -115,15 +123,31 @@ export default function (RED: NodeAPI): void {
       lastSignature = now;
       // The engine loads the new file beside the old one and switches between frames; a file that does not
       // load (half-written, broken) leaves the old model judging.
+      const fits = async (candidate: ModelLease) => {
+        for (const [user, check] of users) {
+          await check?.(candidate).catch((err) => {
+            throw new DoesNotFit(`it does not fit ${user.type} "${user.name || user.id}": ${errorMessage(err)}`);
+          });
+        }
+      };
       current
-        .then((lease) => lease.reload())
+        .then((lease) => lease.reload(fits))
         .then(
           async (changed) => {
             if (!changed) return;
+            node.notice = undefined;
             const { info } = (await current!).model;
             node.warn(`model file changed; reloaded ${info.name} (sha256 ${info.sha256.slice(0, 12)}…)`);
           },
-          (err) => node.warn(`model file changed but did not load (${errorMessage(err)}); the previous model stays in use`),
+          (err) => {
+            if (!(err instanceof DoesNotFit)) {
+              node.warn(`model file changed but did not load (${errorMessage(err)}); the previous model stays in use`);
+              return;
+            }
+            node.notice = `new model file not used: ${errorMessage(err)}`;
+            node.warn(`model file changed but ${errorMessage(err)}; the previous model stays in use`);
+            setUsersStatus((u) => statusWarn(u, node.notice!));
+          },
         );
     };
 
@@ -138,9 +162,9 @@ export default function (RED: NodeAPI): void {
       held?.then((lease) => lease.release()).catch(() => undefined);
     };
 
-    node.acquire = (user: Node) => {
+    node.acquire = (user, check) => {
       if (closed) return Promise.reject(new Error('the avi-model config node is closed'));
-      users.add(user);
+      users.set(user, check);
       if (!current) {
         const loading = load();
         current = loading;

@@ -112,13 +112,21 @@ export class ModelLease {
   /**
    * Loads the file again when its content changed, and sends later frames to the new session only once it
    * is loaded: a frame is judged by the old model or the new one, never by a half-loaded one. False when the
-   * file is unchanged. A file that does not load leaves the old session in place (the error is thrown).
+   * file is unchanged. A file that does not load, or that `accept` refuses, leaves the old session in place (the
+   * error is thrown).
    */
-  async reload(): Promise<boolean> {
+  async reload(accept?: (candidate: ModelLease) => Promise<unknown>): Promise<boolean> {
     const next = await this.engine.acquire(this.file, this.record.options, { workers: this.workers });
     if (next.record === this.record || this.released) {
       next.release();
       return false;
+    }
+    // The new model must pass what its users checked at deploy (task, output layout); if not, the old one stays.
+    try {
+      await accept?.(next);
+    } catch (err) {
+      next.release();
+      throw err;
     }
     const previous = this.record;
     this.record = next.record;
