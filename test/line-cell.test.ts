@@ -135,6 +135,17 @@ describe('line cell: the handshake state machine', () => {
     }
   });
 
+  it('after a deploy, the first Trigger seen is a part waiting for its result unless the PLC acknowledged it already', () => {
+    const waiting = new Cell(OPTIONS, 0);
+    waiting.plcTags({ Trigger: 12, Ack: 11 }, 0);
+    expect(waiting.drain().inspect.map((i) => i.partId)).to.deep.equal([12]);
+    const done = new Cell(OPTIONS, 0);
+    done.plcTags({ Ack: 12 }, 0);
+    done.plcTags({ Trigger: 12 }, 0);
+    expect(done.drain().inspect).to.have.length(0);
+    expect(done.tags.Ready).to.equal(1);
+  });
+
   it('a heartbeat wrapping from 65535 to 0 is not a restart', () => {
     const c = cell();
     c.plcTags({ PlcHeartbeat: 65535 }, 0);

@@ -190,34 +190,33 @@ export class Cell {
     return { link: this.linkUp ? 'up' : 'lost', inFlight: this.parts.length, alarm: this.alarm, recipe: this.currentRecipe() ?? null, counters: { ...this.counters } };
   }
 
-  /** Tags read from the PLC (any subset). Order within one read: recipe, acknowledge, then trigger. */
+  /**
+   * Tags read from the PLC (any subset). A restart (heartbeat back, or Trigger to 0) is handled first and once;
+   * then recipe, acknowledge, trigger, in that order.
+   */
   plcTags(values: Partial<PlcTags>, now: number): void {
     this.lastPlcAt = now;
     if (!this.linkUp) this.setLink(true, now, 'PLC tags arrive again');
-    if (values.PlcHeartbeat !== undefined) {
-      const last = this.plc.PlcHeartbeat;
-      this.plc.PlcHeartbeat = values.PlcHeartbeat;
-      // A drop of less than half the range is a restart; more is the counter wrapping.
-      if (last !== undefined && values.PlcHeartbeat < last && last - values.PlcHeartbeat < U16 / 2) {
-        this.plcRestart(now, `PLC heartbeat went back from ${last} to ${values.PlcHeartbeat}`);
-      }
+    const before = { ...this.plc };
+    Object.assign(this.plc, values);
+    const beat = values.PlcHeartbeat;
+    const lastBeat = before.PlcHeartbeat;
+    // A drop of less than half the range is a restart; more is the counter wrapping.
+    if (beat !== undefined && lastBeat !== undefined && beat < lastBeat && lastBeat - beat < U16 / 2) {
+      this.plcRestart(now, `PLC heartbeat went back from ${lastBeat} to ${beat}`);
+      return;
     }
-    if (values.RecipeIndex !== undefined) this.plc.RecipeIndex = values.RecipeIndex;
+    if (values.Trigger === 0 && before.Trigger) {
+      this.plcRestart(now, `PLC set Trigger from ${before.Trigger} to 0`);
+      return;
+    }
     if (values.Ack !== undefined) {
-      this.plc.Ack = values.Ack;
       const head = this.parts[0];
       if (head?.decided && values.Ack === head.partId) this.acknowledge(now);
     }
-    if (values.Trigger !== undefined) {
-      const last = this.plc.Trigger;
-      this.plc.Trigger = values.Trigger;
-      if (values.Trigger === 0) {
-        if (last) this.plcRestart(now, `PLC set Trigger from ${last} to 0`);
-      } else if (last !== undefined && values.Trigger !== last) {
-        this.trigger(values.Trigger, now);
-      }
-      // The first Trigger seen after a deploy is where the PLC stands, not a new part.
-    }
+    const trigger = values.Trigger;
+    // The first Trigger seen (after a deploy) is a part waiting for its result unless the PLC has acknowledged it.
+    if (trigger && trigger !== before.Trigger && !(before.Trigger === undefined && trigger === this.plc.Ack)) this.trigger(trigger, now);
   }
 
   /** A recipe chosen by a message (by index or name); used while the PLC's RecipeIndex is 0. */
@@ -390,7 +389,7 @@ export class Cell {
       }
     }
     this.event('plcRestart', now, undefined, `${why}; ${open.length} part(s) in flight were closed`);
-    this.setAlarm(open.length > 0 ? 'plcRestart' : 'none');
+    if (open.length > 0) this.setAlarm('plcRestart');
     this.lastPresented = undefined;
     this.outbox.write = true;
   }
