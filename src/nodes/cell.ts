@@ -152,8 +152,12 @@ export default function (RED: NodeAPI): void {
       const s = cell.state;
       const c = s.counters;
       const tags = cell.tags;
-      const what = s.link === 'lost' ? 'PLC link lost' : s.alarm !== 'none' ? `alarm ${s.alarm}` : tags.Ready ? 'ready' : tags.ResultReady ? 'waiting for ack' : 'busy';
-      const text = `${what} · ${c.results} parts · ${c.deadlineMissed} late · ${c.errors + c.overruns + c.unknownRecipes} errors${s.recipe ? ` · ${s.recipe.name}` : ''}`;
+      const state =
+        s.link === 'lost' ? RED._('avi-cell.status.linkLost')
+        : s.alarm !== 'none' ? RED._('avi-cell.status.alarm', { alarm: s.alarm })
+        : RED._(tags.Ready ? 'avi-cell.status.ready' : tags.ResultReady ? 'avi-cell.status.waitingAck' : 'avi-cell.status.busy');
+      const errors = c.errors + c.overruns + c.unknownRecipes;
+      const text = RED._('avi-cell.status.summary', { state, parts: c.results, late: c.deadlineMissed, errors }) + (s.recipe ? ` · ${s.recipe.name}` : '');
       if (text === lastStatus) return;
       lastStatus = text;
       const fill = s.link === 'lost' ? 'red' : s.alarm !== 'none' ? 'yellow' : tags.Ready ? 'green' : 'blue';
