@@ -15,7 +15,7 @@ import { freePort, ModbusPlc, MqttPlc, OpcUaPlc, type SimulatedPlc } from './sup
 
 const UNS = 'site/area/line1/cell1';
 /** Parts per protocol: 1,000 with AVI_LINE_PARTS=1000 (see docs/plc-handshake.md for the figures); fewer in npm test. */
-const PARTS = Number(process.env.AVI_LINE_PARTS || 100);
+const PARTS = Number(process.env.AVI_LINE_PARTS || 50);
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(path.join(REPO_ROOT, file))).digest('hex');
 
 async function startBroker(): Promise<{ url: string; close: () => Promise<void> }> {
