@@ -45,6 +45,8 @@ export default function (RED: NodeAPI): void {
     let lastError = '';
     /** One warning per outage, not one per reconnect attempt. */
     let warned = false;
+    /** This run of ffmpeg has delivered a frame: the stream is up, not just started. */
+    let flowing = false;
     let statusAt = 0;
 
     const status = (force = false): void => {
@@ -54,12 +56,15 @@ export default function (RED: NodeAPI): void {
       statusAt = now;
       const text = RED._('avi-camera.status.counts', counts as unknown as Record<string, string>);
       if (!ffmpeg) node.status({ fill: 'red', shape: 'ring', text: `${RED._('avi-camera.status.reconnecting')}${lastError ? `: ${lastError}` : ''} · ${text}`.slice(0, 120) });
+      else if (!flowing) node.status({ fill: 'blue', shape: 'ring', text: `${RED._('avi-camera.status.connecting')} · ${text}` });
       else node.status({ fill: 'green', shape: 'dot', text: `${RED._('avi-camera.status.streaming')} · ${text}` });
     };
 
     const onFrame = (jpeg: Buffer): void => {
       counts.received++;
       warned = false;
+      const first = !flowing;
+      flowing = true;
       const camera = { frame: counts.received, receivedAt: new Date().toISOString(), input: config.input };
       if (mode === 'rate') {
         counts.inspected++;
@@ -76,7 +81,7 @@ export default function (RED: NodeAPI): void {
           next.done();
         }
       }
-      status();
+      status(first);
     };
 
     const start = (): void => {
@@ -89,6 +94,7 @@ export default function (RED: NodeAPI): void {
       }
       const args = ffmpegArgs({ input: config.input, inputOptions: config.inputOptions, fps, quality: Math.round(Math.min(31, Math.max(2, num(config.quality, 3)))), width: num(config.width, 0) || undefined });
       parser.reset();
+      flowing = false;
       let stderr = '';
       const child = spawn(config.ffmpeg || 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       ffmpeg = child;
