@@ -233,7 +233,10 @@ export class Cell {
     if (!part) return undefined;
     const worst = worstUnit(decision.units);
     const classCode = worst ? this.classCode(worst.class) : 0;
-    return this.decide(part, { result: decision.result, reasons: decision.reasons, unitCount: decision.units.length, worstClass: worst?.class ?? null, classCode, error: null }, now);
+    return this.place(part, {
+      seq: part.seq, partId: part.partId, result: decision.result, resultCode: RESULT_CODE[decision.result], class: worst?.class ?? null, classCode,
+      unitCount: decision.units.length, error: null, errorCode: 0, reasons: decision.reasons, recipe: part.recipe, triggeredAt: part.triggeredAt, decidedAt: now,
+    }, now);
   }
 
   /** The inspection of a part failed (bad frame, model error): the safe result, with the reason. */
@@ -345,13 +348,6 @@ export class Cell {
       seq: part.seq, partId: part.partId, result, resultCode: RESULT_CODE[result], class: null, classCode: 0, unitCount: 0,
       error, errorCode: ERROR_CODE[error], reasons: [reason], recipe: part.recipe, triggeredAt: part.triggeredAt, decidedAt: now,
     };
-  }
-
-  private decide(part: Part, d: { result: VerdictResult; reasons: string[]; unitCount: number; worstClass: string | null; classCode: number; error: null }, now: number): PartResult {
-    return this.place(part, {
-      seq: part.seq, partId: part.partId, result: d.result, resultCode: RESULT_CODE[d.result], class: d.worstClass, classCode: d.classCode,
-      unitCount: d.unitCount, error: null, errorCode: 0, reasons: d.reasons, recipe: part.recipe, triggeredAt: part.triggeredAt, decidedAt: now,
-    }, now);
   }
 
   private place(part: Part, result: PartResult, now: number): PartResult {
