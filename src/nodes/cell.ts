@@ -8,6 +8,7 @@ import {
 } from '../core/line/tags';
 import type { Verdict } from '../core/types';
 import { errorMessage, num, settingsOf, statusError, type Done, type Msg, type Send } from './common';
+import { message } from './i18n';
 
 type WriteAs = 'tags' | 'opcua' | 'modbus';
 
@@ -153,11 +154,11 @@ export default function (RED: NodeAPI): void {
       const c = s.counters;
       const tags = cell.tags;
       const state =
-        s.link === 'lost' ? RED._('avi-cell.status.linkLost')
-        : s.alarm !== 'none' ? RED._('avi-cell.status.alarm', { alarm: s.alarm })
-        : RED._(tags.Ready ? 'avi-cell.status.ready' : tags.ResultReady ? 'avi-cell.status.waitingAck' : 'avi-cell.status.busy');
+        s.link === 'lost' ? message(RED, 'avi-cell.status.linkLost')
+        : s.alarm !== 'none' ? message(RED, 'avi-cell.status.alarm', { alarm: s.alarm })
+        : message(RED, tags.Ready ? 'avi-cell.status.ready' : tags.ResultReady ? 'avi-cell.status.waitingAck' : 'avi-cell.status.busy');
       const errors = c.errors + c.overruns + c.unknownRecipes;
-      const text = RED._('avi-cell.status.summary', { state, parts: c.results, late: c.deadlineMissed, errors }) + (s.recipe ? ` · ${s.recipe.name}` : '');
+      const text = message(RED, 'avi-cell.status.summary', { state, parts: c.results, late: c.deadlineMissed, errors }) + (s.recipe ? ` · ${s.recipe.name}` : '');
       if (text === lastStatus) return;
       lastStatus = text;
       const fill = s.link === 'lost' ? 'red' : s.alarm !== 'none' ? 'yellow' : tags.Ready ? 'green' : 'blue';

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { CompleteFiles, filePattern, type FileEntry } from '../core/sources/folder';
 import { errorMessage, num, resolveFilePath, userDirOf, type Msg } from './common';
+import { message } from './i18n';
 
 interface FolderNodeDef extends NodeDef {
   folder: string;
@@ -56,7 +57,7 @@ export default function (RED: NodeAPI): void {
     let failing = '';
 
     const status = (): void => {
-      const text = RED._('avi-folder.status.counts', counts as unknown as Record<string, string>);
+      const text = message(RED, 'avi-folder.status.counts', counts);
       if (failing) node.status({ fill: 'red', shape: 'ring', text: `${failing.slice(0, 60)} · ${text}` });
       else node.status({ fill: 'green', shape: 'dot', text });
     };
@@ -66,7 +67,7 @@ export default function (RED: NodeAPI): void {
       complete.taken(entry.name);
       counts.received++;
       try {
-        if (entry.size > maxBytes) throw new Error(RED._('avi-folder.errors.tooBig', { file: entry.name, mb: String(Math.round(entry.size / 1048576)) }));
+        if (entry.size > maxBytes) throw new Error(message(RED, 'avi-folder.errors.tooBig', { file: entry.name, mb: String(Math.round(entry.size / 1048576)) }));
         const payload = await fs.readFile(file);
         const filename = config.after === 'delete' ? (await fs.unlink(file), file) : await moveInto(file, doneFolder);
         counts.inspected++;
@@ -75,7 +76,7 @@ export default function (RED: NodeAPI): void {
         // A file that cannot be taken is moved aside when possible, so it is neither lost nor read again.
         counts.skipped++;
         await moveInto(file, path.join(doneFolder, 'skipped')).catch(() => undefined);
-        node.error(RED._('avi-folder.errors.skipped', { file: entry.name, error: errorMessage(err) }));
+        node.error(message(RED, 'avi-folder.errors.skipped', { file: entry.name, error: errorMessage(err) }));
       }
     };
 
@@ -93,7 +94,7 @@ export default function (RED: NodeAPI): void {
         failing = '';
         for (const entry of complete.update(entries, Date.now()).slice(0, maxPerPoll)) await take(entry);
       } catch (err) {
-        if (!failing) node.error(RED._('avi-folder.errors.folder', { folder, error: errorMessage(err) }));
+        if (!failing) node.error(message(RED, 'avi-folder.errors.folder', { folder, error: errorMessage(err) }));
         failing = errorMessage(err);
       } finally {
         polling = false;
