@@ -106,7 +106,7 @@ interface Pending {
   done: Done;
   arrivedAt: number;
   outputs: Array<Parameters<Send>[0]>;
-  state: 'waiting' | 'running' | 'sent' | 'failed';
+  state: 'waiting' | 'running' | 'ready' | 'failed';
   error?: Error;
 }
 
@@ -191,7 +191,7 @@ export function onInput(node: Node, handler: InputHandler, options: InputOptions
       handler(item.msg, send, { arrivedAt: item.arrivedAt })
         .then(
           (text) => {
-            item.state = 'sent';
+            item.state = 'ready';
             if (typeof text === 'string') summary = text;
           },
           (err) => {
@@ -373,7 +373,14 @@ export function useModel(node: Node, config: ModelConfigNode | undefined, check:
   const get = async (): Promise<ModelLease> => {
     if (!config) throw new Error('no avi-model selected: open the node and choose or add a model config');
     const lease = await config.acquire(node);
-    if (checked?.key !== lease.key) checked = { key: lease.key, result: check(lease) };
+    if (checked?.key !== lease.key) {
+      const result = check(lease);
+      checked = { key: lease.key, result };
+      // A failed check is tried again by the next message: a worker may have died under it.
+      result.catch(() => {
+        if (checked?.result === result) checked = undefined;
+      });
+    }
     await checked.result;
     return lease;
   };
