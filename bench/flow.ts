@@ -257,15 +257,10 @@ class Feeder {
 
   constructor(private readonly runtime: Runtime) {}
 
-  send(entry: string, payload: Buffer): number {
+  send(entry: string, payload: Buffer): void {
     const id = this.next++;
     this.sentAt.set(id, performance.now());
     this.runtime.RED.nodes.getNode(entry).receive({ payload, benchId: id });
-    return id;
-  }
-
-  get inFlight(): number {
-    return this.sentAt.size;
   }
 
   done(msg: Msg): void {
@@ -283,7 +278,7 @@ class Feeder {
     this.wake();
   }
 
-  /** Frames sent before a redeploy that will never come back (their nodes were closed). */
+  /** Frames that will never come back: sent before a redeploy closed their nodes, or stuck. */
   forget(): void {
     this.sentAt.clear();
     this.wake();
@@ -304,23 +299,26 @@ class Feeder {
   async flatOut(entry: string, frames: Buffer[], inFlight: number, seconds: number): Promise<void> {
     const until = performance.now() + seconds * 1000;
     let i = 0;
-    await new Promise<void>((resolve) => {
-      const top = () => {
-        while (performance.now() < until && this.sentAt.size < inFlight) this.send(entry, frames[i++ % frames.length]);
-        if (performance.now() >= until && this.sentAt.size === 0) resolve();
-        else this.waiters.push(top);
-      };
-      top();
-    });
+    await this.until(() => {
+      while (performance.now() < until && this.sentAt.size < inFlight) this.send(entry, frames[i++ % frames.length]);
+      return performance.now() >= until && this.sentAt.size === 0;
+    }, seconds);
   }
 
   /** Sends `count` frames at once; resolves when all have come back. */
   async burst(entry: string, frame: Buffer, count: number): Promise<void> {
     for (let i = 0; i < count; i++) this.send(entry, frame);
+    await this.until(() => this.sentAt.size === 0, 0);
+  }
+
+  /** Checks `finished` now and after each completion; frames still out a minute past `seconds` are given up. */
+  private async until(finished: () => boolean, seconds: number): Promise<void> {
+    const stuck = setTimeout(() => this.forget(), seconds * 1000 + 60_000);
     await new Promise<void>((resolve) => {
-      const check = () => (this.sentAt.size === 0 ? resolve() : this.waiters.push(check));
+      const check = () => (finished() ? resolve() : this.waiters.push(check));
       check();
     });
+    clearTimeout(stuck);
   }
 }
 
