@@ -79,14 +79,8 @@ const lagText = (l: { p50: number; p99: number; max: number }) => `p50 ${ms(l.p5
 
 // -------------------------------------------------------------------------------------- inputs
 function exampleImages(): string[] {
-  // Issue 8 moves the example frames out of examples/; look where they are now.
-  for (const dir of ['examples/images', 'images', 'assets/images', 'test/data/images']) {
-    const full = path.join(ROOT, dir);
-    if (existsSync(path.join(full, 'line-0001.jpg'))) {
-      return readdirSync(full).filter((f) => /^line-\d+\.jpg$/.test(f)).sort().map((f) => path.join(full, f));
-    }
-  }
-  throw new Error('example frames line-000N.jpg not found');
+  const dir = path.join(ROOT, 'example-images');
+  return readdirSync(dir).filter((f) => /^line-\d+\.jpg$/.test(f)).sort().map((f) => path.join(dir, f));
 }
 
 function peerPackage(): string | undefined {
