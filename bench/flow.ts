@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { cropBox, extract } from '../src/core/image/crop';
+import { cropBox, DEFAULT_CROP_OPTIONS, extract } from '../src/core/image/crop';
 import { decodeImage, NORMALIZATIONS, resizeForModel, writeTensor } from '../src/core/image/image';
 import { Detector } from '../src/core/inference/detector';
 import { loadModel } from '../src/core/model/model';
@@ -124,7 +124,7 @@ async function prepareLimit(frames: string[]): Promise<Limit> {
     const { inputWidth: cw, inputHeight: ch } = classifierModel.info;
     const batch = new Float32Array(detections.length * 3 * cw * ch);
     for (const [i, d] of detections.entries()) {
-      const crop = extract(frame, cropBox(d.box, frame.width, frame.height, { paddingPercent: 10, square: false, minSize: 16, maxCrops: 300 }));
+      const crop = extract(frame, cropBox(d.box, frame.width, frame.height, { ...DEFAULT_CROP_OPTIONS, paddingPercent: 10 }));
       const { image: small } = await resizeForModel(crop, cw, ch, 'stretch', 0);
       writeTensor(small, batch, i * 3 * cw * ch, { order: 'nchw', channels: 3, bgr: false }, NORMALIZATIONS.unit);
     }
