@@ -200,19 +200,19 @@ describe('hostile input', function () {
   describe('decode time', () => {
     it('a decode over its budget is stopped with its worker; that frame errors, the next is decoded', async function () {
       this.timeout(60000);
-      // A 25 MP JPEG takes a hundred ms or more to decode; the budget here is 20 ms.
-      const engine = new InferenceEngine({ defaultWorkers: 1, decodeTimeoutMs: 20 });
+      // A 49 MP progressive JPEG takes most of a second to decode; the budget here is 200 ms, far above a tiny PNG's.
+      const engine = new InferenceEngine({ defaultWorkers: 1, decodeTimeoutMs: 200 });
       try {
         const small = await frameWith(32, 24, []).png();
         expect((await engine.run({ op: 'decode', source: { encoded: small } })).frame!.width).to.equal(32);
         const threadId = engine.stats().workers[0].threadId;
-        const slow = await sharp({ create: { width: 5000, height: 5000, channels: 3, background: '#777' } }).jpeg().toBuffer();
+        const slow = await sharp({ create: { width: 7000, height: 7000, channels: 3, background: '#777' } }).jpeg({ progressive: true }).toBuffer();
         const [timedOut, next] = await Promise.allSettled([
           engine.run({ op: 'decode', source: { encoded: slow } }),
           engine.run({ op: 'decode', source: { encoded: small } }),
         ]);
         expect(timedOut.status === 'rejected' && timedOut.reason.message).to.equal(
-          'decoding this frame took more than 0.02 s; it was stopped (its worker replaced) and the frame was not judged',
+          'decoding this frame took more than 0.2 s; it was stopped (its worker replaced) and the frame was not judged',
         );
         // The frame queued behind it in the same worker went to the new worker, not to an error.
         expect(next.status === 'fulfilled' && next.value.frame!.height).to.equal(24);
