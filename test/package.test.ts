@@ -13,10 +13,10 @@ describe('the npm package', function () {
     files = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
   });
 
-  it("carries every node's entry, form, icon and en-US and de catalogues, the examples, their frames and the demo models", () => {
+  it("carries every node's entry, form, icon, and help and catalogue in en-US and de, the examples, their frames and the demo models", () => {
     const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
     for (const [type, entry] of Object.entries<string>(pkg['node-red'].nodes)) {
-      expect(files, type).to.include.members([entry, entry.replace(/\.js$/, '.html'), `nodes/locales/en-US/${type}.json`, `nodes/locales/de/${type}.json`]);
+      expect(files, type).to.include.members([entry, entry.replace(/\.js$/, '.html'), ...['en-US', 'de'].flatMap((l) => [`nodes/locales/${l}/${type}.json`, `nodes/locales/${l}/${type}.html`])]);
     }
     expect(files.filter((f) => f.startsWith('nodes/icons/') && f.endsWith('.svg')).length).to.be.above(0);
     expect(files).to.include.members(['scripts/onnxruntime-cpu-only/index.js', 'example-images/line-0001.jpg', 'models/pill-detector.onnx', 'dist/src/nodes/detector.js']);
