@@ -17,6 +17,8 @@ const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'
 const NODE_TYPES = Object.keys(pkg['node-red'].nodes) as string[];
 const EXAMPLES = readdirSync(path.join(REPO_ROOT, 'examples')).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
 const SCREENS = process.env.AVI_SCREENS;
+/** Node types of other palette packages that examples use, by prefix, and the package (a devDependency here). */
+const OTHER_PACKAGES: Array<[string, string]> = [['ui-', '@flowfuse/node-red-dashboard']];
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -187,6 +189,24 @@ describe('the editor, in a browser, with the package installed from its .tgz', f
       }, pkg.name);
       expect(listed.every((e) => !e.endsWith('/')), `Import > Examples lists folders: ${listed.join(', ')}`).to.equal(true);
       expect(listed).to.include(example);
+      // An example built on another palette package (FlowFuse Dashboard) gets it installed first, from the registry,
+      // as a user would through Manage palette.
+      const flowTypes: string[] = await page.evaluate(
+        async ({ module, name }) => (await (await fetch(`library/examples/flows/${module}/${name}`)).json()).map((n: any) => n.type),
+        { module: pkg.name, name: example },
+      );
+      const missing = [...new Set(flowTypes)].filter((t) => !t.startsWith('subflow:') && !['tab', 'group', 'junction'].includes(t));
+      const unknown: string[] = await page.evaluate((types) => types.filter((t: string) => !(window as any).RED.nodes.getType(t)), missing);
+      for (const module of new Set(unknown.map((t) => OTHER_PACKAGES.find(([prefix]) => t.startsWith(prefix))?.[1] ?? `(no package known for ${t})`))) {
+        const version = pkg.devDependencies[module]?.replace(/^\^/, '');
+        expect(version, `${example} needs ${module}`).to.be.a('string');
+        const status = await page.evaluate(
+          async ({ module, version }) => (await fetch('nodes', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ module, version }) })).status,
+          { module, version },
+        );
+        expect(status, `installing ${module}`).to.equal(200);
+      }
+      await page.waitForFunction((types) => types.every((t: string) => (window as any).RED.nodes.getType(t)), unknown, { timeout: 10 * 60_000, polling: 1000 });
       const ids: string[] = await page.evaluate(
         async ({ module, name }) => {
           const RED = (window as any).RED;
@@ -214,7 +234,7 @@ describe('the editor, in a browser, with the package installed from its .tgz', f
         RED.nodes.eachNode((n: any) => (mqtt ||= n.z === tab && n.type.startsWith('mqtt')));
         return { text, mqtt };
       });
-      if (comment.mqtt) expect(comment.text, 'an MQTT example says in its comment what to change').to.match(/broker/i);
+      if (comment.mqtt) expect(comment.text, 'an MQTT example says in its comment what to change').to.match(/broker config node and set its server/i);
       await deploy(page);
       // Running: every avi node of the example shows a status, none of them red.
       const statuses = await page
