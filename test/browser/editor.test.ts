@@ -234,7 +234,7 @@ describe('the editor, in a browser, with the package installed from its .tgz', f
         RED.nodes.eachNode((n: any) => (mqtt ||= n.z === tab && n.type.startsWith('mqtt')));
         return { text, mqtt };
       });
-      if (comment.mqtt) expect(comment.text, 'an MQTT example says in its comment what to change').to.match(/broker config node and set its server/i);
+      if (comment.mqtt) expect(comment.text, 'an MQTT example says in its comment what to change').to.match(/point \*\*demo broker\*\* at your broker|broker\* config node and set its server/i);
       await deploy(page);
       // Running: every avi node of the example shows a status, none of them red.
       const statuses = await page
