@@ -12,6 +12,9 @@ export interface Postgres {
   url: string;
   /** A fresh database on the server, as a URL. */
   createDatabase(name: string): Promise<string>;
+  /** Stops the server, keeping its data: the store is "down" until resume(). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,37 +64,47 @@ export async function startPostgres(): Promise<Postgres> {
   const init = spawnSync(path.join(bin, 'initdb'), ['-D', data, '-U', 'avi', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...user, encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   const port = await freePort();
-  const server: ChildProcess = spawn(path.join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=50'], {
-    ...user,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  server.stderr!.on('data', (c) => (log += c));
   const url = `postgres://avi@127.0.0.1:${port}/postgres`;
-  const stop = async () => {
-    if (server.exitCode === null) {
-      const exited = new Promise((r) => server.once('exit', r));
+  let server: ChildProcess | undefined;
+  let log = '';
+  const halt = async () => {
+    if (server && server.exitCode === null) {
+      const exited = new Promise((r) => server!.once('exit', r));
       server.kill('SIGINT');
       await exited;
     }
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
-  for (const started = Date.now(); ; ) {
-    const client = new Client({ connectionString: url });
-    try {
-      await client.connect();
-      await client.end();
-      break;
-    } catch {
-      await client.end().catch(() => undefined);
-      if (server.exitCode !== null || Date.now() - started > 30_000) {
-        await stop();
-        throw new Error(`PostgreSQL did not start: ${log}`);
+  const run = async () => {
+    server = spawn(path.join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=50'], {
+      ...user,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    server.stderr!.on('data', (c) => (log += c));
+    for (const started = Date.now(); ; ) {
+      const client = new Client({ connectionString: url });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.end();
+        return;
+      } catch {
+        await client.end().catch(() => undefined);
+        if (server.exitCode !== null || Date.now() - started > 30_000) {
+          await stop();
+          throw new Error(`PostgreSQL did not start: ${log}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
       }
-      await new Promise((r) => setTimeout(r, 100));
     }
-  }
+  };
+  await run();
   return {
+    pause: halt,
+    resume: run,
     url,
     async createDatabase(name) {
       const client = new Client({ connectionString: url });

@@ -139,8 +139,9 @@ export class PostgresStore implements AuditStore {
     if (filter.to) add('time <= ?', filter.to);
     if (filter.kind) add('kind = ?', filter.kind);
     if (filter.batch) add("(body::jsonb ->> 'batch') = ?", filter.batch);
-    const sql = `SELECT ${ROW} FROM avi_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY chain, seq`;
-    return (await this.pool.query(sql, args)).rows.map((r) => rowToRecord(toRow(r)));
+    const order = filter.latest ? `ORDER BY row_id DESC LIMIT ${Math.floor(filter.latest)}` : 'ORDER BY chain, seq';
+    const { rows } = await this.pool.query(`SELECT ${ROW} FROM avi_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ${order}`, args);
+    return (filter.latest ? rows.reverse() : rows).map((r) => rowToRecord(toRow(r)));
   }
 
   async queueAdd(item: Omit<QueueItem, 'status'>): Promise<void> {

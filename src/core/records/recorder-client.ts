@@ -6,7 +6,7 @@ import type { ChainedRecord, NewRecord } from './chain';
 import type { FrameFile, RecordResult, RecorderOptions, RecorderState } from './recorder';
 import type { AuditStore } from './store';
 
-type StoreMethod = 'queueAdd' | 'queuePending' | 'queueGet' | 'getUser' | 'putUser' | 'listUsers' | 'find';
+type StoreMethod = 'queueAdd' | 'queuePending' | 'queueGet' | 'getUser' | 'putUser' | 'listUsers' | 'find' | 'records';
 
 export class RecorderClient extends EventEmitter {
   private readonly worker: Worker;
@@ -14,8 +14,11 @@ export class RecorderClient extends EventEmitter {
   private nextId = 1;
   private dead: Error | undefined;
 
+  readonly chain: string;
+
   constructor(options: RecorderOptions) {
     super();
+    this.chain = options.chain;
     this.worker = new Worker(path.join(__dirname, 'recorder-worker.js'), { workerData: options });
     this.worker.on('message', (m: { id?: number; event?: string; state?: RecorderState; result?: unknown; error?: string }) => {
       if (m.event === 'state') return void this.emit('state', m.state);

@@ -260,7 +260,7 @@ export class Recorder {
   }
 
   // The store's queue and users, for the review station.
-  storeCall<K extends 'queueAdd' | 'queuePending' | 'queueGet' | 'getUser' | 'putUser' | 'listUsers' | 'find'>(method: K, ...args: Parameters<AuditStore[K]>): ReturnType<AuditStore[K]> {
+  storeCall<K extends 'queueAdd' | 'queuePending' | 'queueGet' | 'getUser' | 'putUser' | 'listUsers' | 'find' | 'records'>(method: K, ...args: Parameters<AuditStore[K]>): ReturnType<AuditStore[K]> {
     if (!this.store) throw new Error(`the record store is not available: ${this.lastError ?? 'not open'}`);
     return (this.store[method] as (...a: unknown[]) => ReturnType<AuditStore[K]>)(...args);
   }

@@ -102,8 +102,9 @@ export class SqliteStore implements AuditStore {
     if (filter.to) (where.push('time <= ?'), args.push(filter.to));
     if (filter.kind) (where.push('kind = ?'), args.push(filter.kind));
     if (filter.batch) (where.push("json_extract(body, '$.batch') = ?"), args.push(filter.batch));
-    const sql = `SELECT ${ROW} FROM avi_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY chain, seq`;
-    return (this.db.prepare(sql).all(...args) as StoredRow[]).map(rowToRecord);
+    const order = filter.latest ? `ORDER BY row_id DESC LIMIT ${Math.floor(filter.latest)}` : 'ORDER BY chain, seq';
+    const rows = this.db.prepare(`SELECT ${ROW} FROM avi_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ${order}`).all(...args) as StoredRow[];
+    return (filter.latest ? rows.reverse() : rows).map(rowToRecord);
   }
 
   async queueAdd(item: Omit<QueueItem, 'status'>): Promise<void> {

@@ -27,6 +27,8 @@ export interface RecordFilter {
   to?: string;
   batch?: string;
   kind?: string;
+  /** Only the latest this many records. */
+  latest?: number;
 }
 
 export interface AppendOptions {

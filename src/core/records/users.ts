@@ -79,8 +79,8 @@ export class Sessions {
     return session;
   }
 
-  /** The live session for a token, touched; undefined when unknown or timed out. */
-  get(token: string | undefined): Session | undefined {
+  /** The live session for a token (touched: its idle time starts again); undefined when unknown or timed out. */
+  get(token: string | undefined, touch = true): Session | undefined {
     if (!token) return undefined;
     const session = this.byToken.get(token);
     if (!session) return undefined;
@@ -88,7 +88,7 @@ export class Sessions {
       this.byToken.delete(token);
       return undefined;
     }
-    session.lastSeen = this.now();
+    if (touch) session.lastSeen = this.now();
     return session;
   }
 
