@@ -68,14 +68,20 @@ describe('inspection pipeline in Node-RED', function () {
     { id: 'out-review', type: 'helper' },
     { id: 'catch', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
     { id: 'caught', type: 'helper' },
+    { id: 'complete', type: 'complete', scope: ['detector'], uncaught: false, wires: [['completed']] },
+    { id: 'completed', type: 'helper' },
   ].map((n) => (n.type === 'tab' || n.type === 'avi-model' ? n : { ...n, z: 'f1', x: 0, y: 0 }));
 
   type Port = 'pass' | 'reject' | 'review' | 'error';
   let received: Array<{ port: Port; msg: any }>;
+  let completed: any[];
 
   async function start(detectorPath?: string) {
     received = [];
-    await helper.load([...NODES, require('@node-red/nodes/core/common/25-catch.js')], flow(detectorPath));
+    completed = [];
+    const catchAndComplete = [require('@node-red/nodes/core/common/25-catch.js'), require('@node-red/nodes/core/common/24-complete.js')];
+    await helper.load([...NODES, ...catchAndComplete], flow(detectorPath));
+    helper.getNode('completed').on('input', (msg: any) => completed.push(msg));
     for (const port of ['pass', 'reject', 'review'] as const) helper.getNode(`out-${port}`).on('input', (msg: any) => received.push({ port, msg }));
     helper.getNode('caught').on('input', (msg: any) => received.push({ port: 'error', msg }));
   }
@@ -164,9 +170,13 @@ describe('inspection pipeline in Node-RED', function () {
         expect(failed.port).to.equal('error');
         expect(failed.msg.error.message).to.match(expected);
         expect(failed.msg.error.source.id).to.equal('detector');
+        // done(err) with the text: a one-line error in the Debug sidebar, no stack
+        expect(failed.msg.error).to.not.have.property('stack');
         expect(statuses.some((s) => s.fill === 'red')).to.equal(true);
         const good = await frameWith(320, 160, UNITS.map((u) => ({ ...u, colour: GREEN }))).jpeg();
         expect((await send({ payload: good })).port).to.equal('pass');
+        // A Complete node counts the good frame only: the failed one ended with done(err).
+        expect(completed.map((m) => Buffer.isBuffer(m.payload) || Array.isArray(m.payload))).to.deep.equal([true]);
       });
     }
   });

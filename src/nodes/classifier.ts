@@ -1,8 +1,9 @@
 // avi-classifier: every crop of a frame in one batched run, or the whole image when there are no crops.
+// Tensors and model runs happen in the engine's workers; crops' pixels reach them without a copy.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { Classifier, DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation } from '../core/inference/classifier';
+import { DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation, type ClassifierOptions } from '../core/inference/classifier';
 import type { Crop, Detection } from '../core/types';
-import { frameOf, modelConfigOf, num, onInput, plural, provenance, statusOk, useModel, userDirOf } from './common';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, plural, provenance, timingsOf, useModel, userDirOf } from './common';
 
 interface ClassifierNodeDef extends NodeDef {
   model: string;
@@ -10,54 +11,62 @@ interface ClassifierNodeDef extends NodeDef {
   topK: string;
   resize: string;
   maxBatch: string;
+  order: string;
 }
 
 export default function (RED: NodeAPI): void {
   function AviClassifierNode(this: Node, config: ClassifierNodeDef) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const classifier = useModel(
-      node,
-      modelConfigOf(RED, config.model),
-      (model) =>
-        new Classifier(model, {
-          activation: (config.activation || DEFAULTS.activation) as Activation,
-          topK: num(config.topK, DEFAULTS.topK),
-          resize: config.resize === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
-          maxBatch: num(config.maxBatch, DEFAULTS.maxBatch),
-        }),
-      (c) => `ready · ${c.model.classNames.length} classes${c.model.image.dynamicBatch ? ' · batched' : ''}`,
-    );
-
-    onInput(node, async (msg, send) => {
-      const c = await classifier();
-      const started = performance.now();
-      msg.models = { ...(msg.models ?? {}), classifier: provenance(c.model, 'classifier') };
-      if (Array.isArray(msg.crops)) {
-        const crops = msg.crops as Crop[];
-        const detections = msg.detections as Detection[] | undefined;
-        if (!Array.isArray(detections)) throw new Error('msg.crops is set but msg.detections is missing: avi-crop keeps both');
-        const byId = new Map(detections.map((d) => [d.id, d]));
-        const result = await c.classify(crops);
-        crops.forEach((crop, i) => {
-          const detection = byId.get(crop.detectionId);
-          if (!detection) throw new Error(`crop for detection ${crop.detectionId} has no detection with that id on msg.detections`);
-          detection.classification = result.classifications[i];
-        });
-        msg.payload = result.classifications;
-        statusOk(node, `${crops.length} crops · ${plural(result.runs, 'run')} · ${Math.round(performance.now() - started)} ms`);
-      } else {
-        const frame = await frameOf(msg, { userDir: userDirOf(RED) });
-        const result = await c.classify([frame]);
-        const classification = result.classifications[0];
-        msg.classification = classification;
-        // A crop sent on its own by avi-crop (split mode) carries its detection: classify that detection.
-        if (msg.detection && typeof msg.detection === 'object') (msg.detection as Detection).classification = classification;
-        msg.payload = classification;
-        statusOk(node, `${classification.class} ${classification.confidence.toFixed(2)} · ${Math.round(performance.now() - started)} ms`);
-      }
-      send(msg);
+    const options: ClassifierOptions = {
+      activation: (config.activation || DEFAULTS.activation) as Activation,
+      topK: num(config.topK, DEFAULTS.topK),
+      resize: config.resize === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
+      maxBatch: num(config.maxBatch, DEFAULTS.maxBatch),
+    };
+    const classifier = useModel(node, modelConfigOf(RED, config.model), async (lease) => {
+      const { task, dynamicBatch, info } = lease.model;
+      if (task !== 'classify') throw new Error(`${info.name} is not a classifier: it needs one output [N,C]; use it in avi-detector`);
+      return `ready · ${info.classNames.length} classes${dynamicBatch ? ' · batched' : ''}`;
     });
+
+    onInput(
+      node,
+      async (msg, send, { arrivedAt }) => {
+        const lease = await classifier();
+        let text: string;
+        if (Array.isArray(msg.crops)) {
+          const crops = msg.crops as Crop[];
+          const detections = msg.detections as Detection[] | undefined;
+          if (!Array.isArray(detections)) throw new Error('msg.crops is set but msg.detections is missing: avi-crop keeps both');
+          const byId = new Map(detections.map((d) => [d.id, d]));
+          const missing = crops.find((crop) => !byId.has(crop.detectionId));
+          if (missing) throw new Error(`crop for detection ${missing.detectionId} has no detection with that id on msg.detections`);
+          const images = crops.map(({ width, height, data }) => ({ width, height, data }));
+          const result = await lease.run({ op: 'classify', images, classifier: options }, msg._msgid);
+          crops.forEach((crop, i) => (byId.get(crop.detectionId)!.classification = result.classifications![i]));
+          msg.payload = result.classifications;
+          msg.models = { ...(msg.models ?? {}), classifier: provenance(lease, result, 'classifier') };
+          msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
+          text = `${plural(crops.length, 'crop')} · ${plural(result.runs!, 'run')}`;
+        } else {
+          const source = frameSourceOf(msg, { userDir: userDirOf(RED) });
+          const result = await lease.run({ op: 'classify', images: source, classifier: options }, msg._msgid);
+          keepFrame(msg, source, result.frame);
+          const classification = result.classifications![0];
+          msg.classification = classification;
+          // A crop sent on its own by avi-crop (split mode) carries its detection: classify that detection.
+          if (msg.detection && typeof msg.detection === 'object') (msg.detection as Detection).classification = classification;
+          msg.payload = classification;
+          msg.models = { ...(msg.models ?? {}), classifier: provenance(lease, result, 'classifier') };
+          msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
+          text = `${classification.class} ${classification.confidence.toFixed(2)}`;
+        }
+        send(msg);
+        return text;
+      },
+      { concurrency: engineConcurrency, ordered: config.order !== 'ready' },
+    );
   }
   RED.nodes.registerType('avi-classifier', AviClassifierNode);
 }

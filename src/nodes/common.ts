@@ -2,9 +2,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { decodeImage, describe, isFrameImage } from '../core/image/image';
+import { describe, isFrameImage } from '../core/image/image';
+import { sharedEngine, type ModelLease } from '../core/engine/engine';
+import { asBuffer, SharedFrame } from '../core/engine/frame';
+import type { DecodedFrame, FrameSource, JobResult, StageTimings } from '../core/engine/protocol';
 import type { FrameImage, ModelInfo, VerdictResult } from '../core/types';
-import type { Model } from '../core/model/model';
 import type { ModelConfigNode } from './model';
 
 export type Msg = NodeMessageInFlow & Record<string, any>;
@@ -67,61 +69,162 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * Ends a failed message: done(err) hands it to Catch nodes and keeps Complete nodes from counting it. The
+ * runtime logs what done gets; given the text rather than the Error, the Debug sidebar shows one line, not a stack.
+ */
+export function failMessage(err: Error, done: Done): void {
+  (done as (err: unknown) => void)(err.message);
+}
+
 export interface InputOptions {
+  /** Messages waiting to start, beyond those in flight; one more is an error on that message. */
   maxQueue?: number;
+  /** Messages in flight at once (model nodes: what the engine's workers can take). */
+  concurrency?: () => number;
+  /** Send in arrival order (default), or each message as soon as it is ready. */
+  ordered?: boolean;
   /** Called with each error before it is reported, for example to set a node-specific status. */
   onError?: (err: Error, msg: Msg) => void;
 }
 
+/** What a handler knows of its message beyond the message itself. */
+export interface InputContext {
+  /** When the message arrived, ms since the epoch (performance.timeOrigin + now()), for msg.timings' queue wait. */
+  arrivedAt: number;
+}
+
 /**
- * Runs `handler` for each message, one at a time in arrival order, with at most `maxQueue` waiting.
- * A message that finds the queue full is reported as an error, never dropped silently.
- * Any error (thrown or rejected) goes to node.error(err, msg) and a red status; done() is called on every path.
+ * A handler returns a short text for the status (e.g. "3 units"), shown with the node's rate and queue depth;
+ * undefined leaves the status to the handler.
  */
-export function onInput(node: Node, handler: (msg: Msg, send: Send) => Promise<void>, options: InputOptions = {}): void {
+export type InputHandler = (msg: Msg, send: Send, context: InputContext) => Promise<string | void>;
+
+interface Pending {
+  msg: Msg;
+  send: Send;
+  done: Done;
+  arrivedAt: number;
+  outputs: Array<Parameters<Send>[0]>;
+  state: 'waiting' | 'running' | 'sent' | 'failed';
+  error?: Error;
+}
+
+/** How often a busy node's status is redrawn: the editor needs no more, and each update is a message to it. */
+const STATUS_INTERVAL_MS = 500;
+/** Frames per second are counted over this window. */
+const RATE_WINDOW_MS = 5000;
+
+/**
+ * Runs `handler` for each message, up to `concurrency` at once, with at most `maxQueue` more waiting, and sends
+ * the results in arrival order (unless `ordered` is false) even when a later message finishes first.
+ * A message that finds the queue full ends with an error, counted on the status, never dropped silently.
+ * Any error (thrown or rejected) ends its message with done(err) and a red status; done() is called on every path.
+ */
+export function onInput(node: Node, handler: InputHandler, options: InputOptions = {}): void {
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
-  const queue: Array<{ msg: Msg; send: Send; done: Done }> = [];
-  let running = false;
+  const concurrency = options.concurrency ?? (() => 1);
+  const ordered = options.ordered ?? true;
+  const waiting: Pending[] = [];
+  /** Started and not yet sent, in arrival order. */
+  const inFlight: Pending[] = [];
+  const finished: number[] = [];
+  let overQueue = 0;
+  let summary: string | undefined;
+  let statusTimer: NodeJS.Timeout | undefined;
+  let lastStatusAt = 0;
+  let closed = false;
+  let drained: (() => void) | undefined;
+
+  const showStatus = () => {
+    statusTimer = undefined;
+    if (closed || summary === undefined) return;
+    lastStatusAt = Date.now();
+    const now = performance.now();
+    while (finished.length > 0 && now - finished[0] > RATE_WINDOW_MS) finished.shift();
+    const span = Math.min(RATE_WINDOW_MS, Math.max(1000, now - (finished[0] ?? now)));
+    const rate = (finished.length * 1000) / span;
+    const parts = [summary, `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`, `q ${waiting.length + inFlight.length}`];
+    if (overQueue > 0) parts.push(`${overQueue} over queue`);
+    statusOk(node, parts.join(' · '));
+  };
+  const scheduleStatus = () => {
+    if (statusTimer || closed) return;
+    statusTimer = setTimeout(showStatus, Math.max(0, lastStatusAt + STATUS_INTERVAL_MS - Date.now()));
+  };
 
   const fail = (err: unknown, msg: Msg, done: Done): void => {
     const error = err instanceof Error ? err : new Error(String(err));
     statusError(node, error.message);
+    lastStatusAt = Date.now();
     options.onError?.(error, msg);
-    // node.error with msg routes it to Catch nodes; done() then ends the message's lifecycle once.
-    node.error(error, msg);
-    done();
+    failMessage(error, done);
   };
 
-  const pump = async (): Promise<void> => {
-    if (running) return;
-    running = true;
-    while (queue.length > 0) {
-      const item = queue.shift()!;
-      try {
-        await handler(item.msg, item.send);
-        item.done();
-      } catch (err) {
-        fail(err, item.msg, item.done);
-      }
+  const deliver = (item: Pending) => {
+    if (item.state === 'failed') {
+      fail(item.error, item.msg, item.done);
+      return;
     }
-    running = false;
+    for (const out of item.outputs) item.send(out);
+    item.done();
+    finished.push(performance.now());
+    scheduleStatus();
+  };
+
+  const settle = () => {
+    if (ordered) {
+      while (inFlight.length > 0 && inFlight[0].state !== 'running') deliver(inFlight.shift()!);
+    } else {
+      for (let i = inFlight.length - 1; i >= 0; i--) if (inFlight[i].state !== 'running') deliver(inFlight.splice(i, 1)[0]);
+    }
+    if (inFlight.length === 0) drained?.();
+    pump();
+  };
+
+  const pump = () => {
+    while (!closed && waiting.length > 0 && inFlight.length < Math.max(1, concurrency())) {
+      const item = waiting.shift()!;
+      item.state = 'running';
+      inFlight.push(item);
+      const send: Send = (out) => item.outputs.push(out);
+      handler(item.msg, send, { arrivedAt: item.arrivedAt })
+        .then(
+          (text) => {
+            item.state = 'sent';
+            if (typeof text === 'string') summary = text;
+          },
+          (err) => {
+            item.state = 'failed';
+            item.error = err instanceof Error ? err : new Error(String(err));
+          },
+        )
+        .finally(settle);
+    }
   };
 
   node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
-    if (queue.length >= maxQueue) {
-      fail(new Error(`queue full: ${maxQueue} messages already waiting; this one was not processed`), msg as Msg, done);
+    if (waiting.length >= maxQueue) {
+      overQueue++;
+      fail(new Error(`queue full: ${inFlight.length} messages in work and ${maxQueue} waiting; this one was not processed`), msg as Msg, done);
       return;
     }
-    queue.push({ msg: msg as Msg, send, done });
-    void pump();
+    waiting.push({ msg: msg as Msg, send, done, arrivedAt: performance.timeOrigin + performance.now(), outputs: [], state: 'waiting' });
+    pump();
   });
 
-  node.on('close', () => {
-    // Messages still waiting at redeploy are finished with an error rather than left hanging.
-    for (const item of queue.splice(0)) {
-      node.error(new Error('node closed before this message was processed'), item.msg);
-      item.done();
-    }
+  node.on('close', (_removed: boolean, done: () => void) => {
+    closed = true;
+    clearTimeout(statusTimer);
+    // Messages still waiting at redeploy are finished with an error rather than left hanging; those in work finish.
+    for (const item of waiting.splice(0)) failMessage(new Error('node closed before this message was processed'), item.done);
+    if (inFlight.length === 0) return done();
+    const timer = setTimeout(done, 10_000);
+    drained = () => {
+      drained = undefined;
+      clearTimeout(timer);
+      done();
+    };
   });
 }
 
@@ -182,11 +285,14 @@ export interface FrameOptions {
 }
 
 /**
- * The frame a message carries: msg.image when an earlier node decoded it, otherwise the encoded image
- * (Buffer) or file path at msg[property], decoded once here and kept on msg.image for later nodes.
+ * Where a message's frame is, for a worker: msg.image when an earlier node decoded it (its pixels are shared,
+ * not copied), otherwise the encoded image (Buffer) or file path at msg[property], which the worker decodes.
  */
-export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<FrameImage> {
-  if (isFrameImage(msg.image)) return msg.image;
+export function frameSourceOf(msg: Msg, options: FrameOptions = {}): FrameSource {
+  if (isFrameImage(msg.image)) {
+    const { width, height, data } = msg.image;
+    return { frame: { width, height, data } };
+  }
   if (options.strictImage && msg.image !== undefined) {
     throw new Error(`msg.image is not a decoded frame (width, height and width x height x 3 bytes of RGB in data), got ${describe(msg.image)}`);
   }
@@ -198,10 +304,50 @@ export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<Fra
   if (!Buffer.isBuffer(input) && typeof input !== 'string') {
     throw new Error(`no image: expected msg.image (a decoded frame) or msg.${property} as an encoded image Buffer or a file path, got msg.${property} as ${describe(input)}`);
   }
-  const source = typeof input === 'string' ? resolveFilePath(input.trim(), options.userDir) : input;
-  const frame = await decodeImage(source, { maxPixels: options.maxPixels });
+  if (typeof input === 'string') {
+    if (input.trim() === '') throw new Error('image path is empty');
+    return { path: resolveFilePath(input.trim(), options.userDir) };
+  }
+  if (input.length === 0) throw new Error('image buffer is empty');
+  // postMessage copies a view's whole ArrayBuffer: a small Buffer cut from a large one goes as its own bytes.
+  return { encoded: input.buffer.byteLength > 2 * input.length + 8192 ? Uint8Array.prototype.slice.call(input) : input };
+}
+
+/** Keeps a frame a worker decoded on msg.image, so that no later node decodes it again. */
+export function keepFrame(msg: Msg, source: FrameSource, decoded: DecodedFrame | undefined, property = 'payload'): FrameImage {
+  if (!decoded) return msg.image as FrameImage;
+  const frame = new SharedFrame(decoded.width, decoded.height, asBuffer(decoded.data), {
+    encoded: 'encoded' in source ? (getPath(msg, property) as Buffer) : decoded.encoded && asBuffer(decoded.encoded),
+    format: decoded.format,
+    path: 'path' in source ? source.path : undefined,
+  });
   msg.image = frame;
   return frame;
+}
+
+/** The frame a message carries, decoded by a worker when no earlier node did (see frameSourceOf). */
+export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<FrameImage> {
+  const source = frameSourceOf(msg, options);
+  if ('frame' in source) return msg.image as FrameImage;
+  const { frame } = await sharedEngine().run({ op: 'decode', source, maxPixels: options.maxPixels });
+  return keepFrame(msg, source, frame, options.property);
+}
+
+/** How long a message waited, and what each stage of its model node took: msg.timings.<role>. */
+export function timingsOf(arrivedAt: number, t: StageTimings): NodeTimings {
+  const ms = (v: number) => Math.round(v * 100) / 100;
+  return { queueWaitMs: ms(Math.max(0, t.startedAt - arrivedAt)), preprocessMs: ms(t.preprocessMs), inferenceMs: ms(t.inferenceMs), postprocessMs: ms(t.postprocessMs) };
+}
+
+export interface NodeTimings {
+  /** From the message's arrival at the node to a worker taking it up: time in the node's queue and the pool's. */
+  queueWaitMs: number;
+  /** Decoding, resizing / letterboxing and filling the input tensor. */
+  preprocessMs: number;
+  /** session.run. */
+  inferenceMs: number;
+  /** Decoding the outputs: boxes, NMS, activations. */
+  postprocessMs: number;
 }
 
 /** The avi-model config node a node points at, or a clear error when none is selected. */
@@ -211,28 +357,35 @@ export function modelConfigOf(RED: NodeAPI, id: string | undefined): ModelConfig
 
 /**
  * Connects a node to its avi-model config: loads the model at deploy (so a bad model shows red before the
- * first frame), builds what the node runs on it (a Detector, a Classifier) and rebuilds it after a reload.
+ * first frame) and checks it fits the node (`check`, run once per session), and gives the node's hold on the
+ * shared session, which follows the model's reloads by itself.
  */
-export function useModel<T>(node: Node, config: ModelConfigNode | undefined, build: (model: Model) => T, readyText: (built: T) => string): () => Promise<T> {
-  let model: Model | undefined;
-  let built: T | undefined;
-  const get = async (): Promise<T> => {
+export function useModel(node: Node, config: ModelConfigNode | undefined, check: (lease: ModelLease) => Promise<string>): () => Promise<ModelLease> {
+  let checked: { key: string; result: Promise<string> } | undefined;
+  const get = async (): Promise<ModelLease> => {
     if (!config) throw new Error('no avi-model selected: open the node and choose or add a model config');
-    const latest = await config.acquire(node);
-    if (latest !== model || built === undefined) {
-      built = build(latest);
-      model = latest;
-    }
-    return built;
+    const lease = await config.acquire(node);
+    if (checked?.key !== lease.key) checked = { key: lease.key, result: check(lease) };
+    await checked.result;
+    return lease;
   };
   if (!config) statusError(node, 'no model selected');
-  else get().then((b) => statusOk(node, readyText(b)), (err) => statusError(node, errorMessage(err)));
+  else
+    get().then(
+      () => checked?.result.then((text) => statusOk(node, text)),
+      (err) => statusError(node, errorMessage(err)),
+    );
   node.on('close', () => config?.release(node));
   return get;
 }
 
-/** What a message records of the model that judged it: enough to trace a decision to the exact file. */
-export function provenance(model: Model, format: string): Omit<ModelInfo, 'classNames'> {
-  const { classNames: _names, ...info } = model.info;
-  return { ...info, format };
+/**
+ * What a message records of the model that judged it: the worker's own account (hash, input size, provider),
+ * named by this node's file (another file with the same bytes may have loaded the shared session).
+ */
+export function provenance(lease: ModelLease, result: JobResult, format: string): Omit<ModelInfo, 'classNames'> {
+  return { ...result.model!, name: path.basename(lease.file), path: path.resolve(lease.file), format };
 }
+
+/** Messages a node may have in the engine at once: enough to keep every worker busy. */
+export const engineConcurrency = (): number => sharedEngine().capacity;

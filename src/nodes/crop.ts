@@ -1,9 +1,11 @@
 // avi-crop: one crop per detection, all on one message or one message per crop with msg.parts.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
-import { cropDetections, DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions } from '../core/image/crop';
-import type { Detection } from '../core/types';
-import { frameOf, num, onInput, plural, settingsOf, statusOk, userDirOf, type Msg } from './common';
+import { DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions } from '../core/image/crop';
+import { sharedEngine } from '../core/engine/engine';
+import { asBuffer, SharedFrame } from '../core/engine/frame';
+import type { Crop, Detection } from '../core/types';
+import { frameSourceOf, keepFrame, num, onInput, plural, settingsOf, userDirOf, type Msg } from './common';
 
 interface CropNodeDef extends NodeDef {
   mode: 'all' | 'split';
@@ -29,40 +31,45 @@ export default function (RED: NodeAPI): void {
     });
     const split = config.mode === 'split';
 
-    onInput(node, async (msg, send) => {
-      const detections = msg.detections as Detection[] | undefined;
-      if (!Array.isArray(detections)) throw new Error('msg.detections is missing: put an avi-detector before avi-crop');
-      const frame = await frameOf(msg, { userDir: userDirOf(RED) });
-      const started = performance.now();
-      const crops = cropDetections(frame, detections, options.get());
-      if (!split) {
-        msg.crops = crops;
-        msg.payload = crops;
-        statusOk(node, `${plural(crops.length, 'crop')} · ${Math.round(performance.now() - started)} ms`);
-        send(msg);
-        return;
-      }
-      // One message per crop, each with the crop as its own frame, so the core join node can rebuild the frame.
-      // A frame without detections still goes on, once, so that a join downstream completes and nothing vanishes.
-      const partsId = RED.util.generateId();
-      const count = Math.max(crops.length, 1);
-      for (let i = 0; i < count; i++) {
-        const crop = crops[i];
-        const out: Record<string, any> = RED.util.cloneMessage({ ...msg, image: undefined, crops: undefined, payload: undefined });
-        out.parts = { id: partsId, index: i, count, type: 'array', len: 1 };
-        if (crop) {
-          out.image = { width: crop.width, height: crop.height, channels: 3, data: crop.data };
-          out.detection = out.detections[i];
-          out.crop = { detectionId: crop.detectionId, box: crop.box };
-          out.payload = await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-        } else {
-          out.image = msg.image;
-          out.payload = null;
+    onInput(
+      node,
+      async (msg, send) => {
+        const detections = msg.detections as Detection[] | undefined;
+        if (!Array.isArray(detections)) throw new Error('msg.detections is missing: put an avi-detector before avi-crop');
+        const source = frameSourceOf(msg, { userDir: userDirOf(RED) });
+        const result = await sharedEngine().run({ op: 'crop', source, detections, crop: options.get() }, msg._msgid);
+        keepFrame(msg, source, result.frame);
+        // The crops' pixels share one block of memory that the classifier's worker reads without a copy.
+        const crops: Crop[] = result.crops!.map((crop, i) => ({ ...crop, data: asBuffer(result.cropPixels![i]) }));
+        if (!split) {
+          msg.crops = crops;
+          msg.payload = crops;
+          send(msg);
+          return plural(crops.length, 'crop');
         }
-        send(out as Msg);
-      }
-      statusOk(node, `${plural(crops.length, 'crop')} sent · ${Math.round(performance.now() - started)} ms`);
-    });
+        // One message per crop, each with the crop as its own frame, so the core join node can rebuild the frame.
+        // A frame without detections still goes on, once, so that a join downstream completes and nothing vanishes.
+        const partsId = RED.util.generateId();
+        const count = Math.max(crops.length, 1);
+        for (let i = 0; i < count; i++) {
+          const crop = crops[i];
+          const out: Record<string, any> = RED.util.cloneMessage({ ...msg, image: undefined, crops: undefined, payload: undefined });
+          out.parts = { id: partsId, index: i, count, type: 'array', len: 1 };
+          if (crop) {
+            out.image = new SharedFrame(crop.width, crop.height, crop.data);
+            out.detection = out.detections[i];
+            out.crop = { detectionId: crop.detectionId, box: crop.box };
+            out.payload = await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+          } else {
+            out.image = msg.image;
+            out.payload = null;
+          }
+          send(out as Msg);
+        }
+        return `${plural(crops.length, 'crop')} sent`;
+      },
+      { concurrency: () => sharedEngine().capacity, ordered: true },
+    );
   }
   RED.nodes.registerType('avi-crop', AviCropNode);
 }

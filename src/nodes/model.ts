@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DETECTOR_FORMATS } from '../core/inference/formats';
 import { NORMALIZATIONS, type NormalizationName } from '../core/image/image';
-import { loadModel, type ExecutionProvider, type Model, type ModelOptions } from '../core/model/model';
-import { errorMessage, num, resolveFilePath, statusBusy, statusError, statusOk, userDirOf } from './common';
+import { sharedEngine, type ModelLease } from '../core/engine/engine';
+import { type ExecutionProvider, type ModelOptions } from '../core/model/model';
+import { errorMessage, num, resolveFilePath, statusBusy, statusError, userDirOf } from './common';
 
 interface ModelNodeDef extends NodeDef {
   path: string;
@@ -12,6 +13,7 @@ interface ModelNodeDef extends NodeDef {
   classNames: string;
   provider: string;
   threads: string;
+  workers: string;
   inputWidth: string;
   inputHeight: string;
   normalization: string;
@@ -21,9 +23,9 @@ interface ModelNodeDef extends NodeDef {
 }
 
 export interface ModelConfigNode extends Node {
-  /** Registers a node that uses the model (for status) and resolves to the model, loading it if needed. */
-  acquire(user: Node): Promise<Model>;
-  /** The node no longer uses the model; the last one out frees the session. */
+  /** Registers a node that uses the model (for status) and resolves to its hold on the shared session. */
+  acquire(user: Node): Promise<ModelLease>;
+  /** The node no longer uses the model; the last one out lets the session go (the engine keeps it a little longer). */
   release(user: Node): void;
 }
 
@@ -43,8 +45,9 @@ export default function (RED: NodeAPI): void {
     const node = this;
     const userDir = userDirOf(RED);
     const file = resolveFilePath((config.path ?? '').trim(), userDir);
+    const workers = num(config.workers, 0);
     const users = new Set<Node>();
-    let current: Promise<Model> | undefined;
+    let current: Promise<ModelLease> | undefined;
     let closed = false;
     let lastSignature = '';
 
@@ -56,6 +59,7 @@ export default function (RED: NodeAPI): void {
       const width = num(config.inputWidth, 0);
       const height = num(config.inputHeight, 0);
       if ((width > 0) !== (height > 0)) throw new Error('input size needs both width and height (or neither, for auto)');
+      if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new Error(`workers must be a whole number from 0 (auto) to 64, got ${config.workers}`);
       return {
         classNames: parseClassNames(config.classNames),
         labels: config.labels ? resolveFilePath(config.labels.trim(), userDir) : undefined,
@@ -66,22 +70,22 @@ export default function (RED: NodeAPI): void {
         normalization,
         channelOrder: (config.channelOrder || 'auto') as ModelOptions['channelOrder'],
         format,
-        warn: (text) => node.warn(text),
       };
     };
 
     const setUsersStatus = (set: (user: Node) => void) => users.forEach(set);
 
-    const load = (): Promise<Model> => {
+    const load = (): Promise<ModelLease> => {
       setUsersStatus((u) => statusBusy(u, 'loading model'));
       const loading = (async () => {
         if (!file) throw new Error('no model file set in the avi-model config');
-        return loadModel(file, options());
+        return sharedEngine().acquire(file, options(), { workers });
       })();
       loading.then(
-        (model) => {
-          node.log(`loaded ${model.info.path} sha256 ${model.info.sha256} on ${model.info.executionProvider}`);
-          setUsersStatus((u) => statusOk(u, `ready · ${model.info.name}`));
+        (lease) => {
+          const { info } = lease.model;
+          node.log(`using ${info.path} sha256 ${info.sha256} on ${info.executionProvider}`);
+          lease.warnings.forEach((text) => node.warn(text));
         },
         (err) => {
           node.error(`model: ${errorMessage(err)}`);
@@ -104,17 +108,18 @@ export default function (RED: NodeAPI): void {
       const now = signature();
       if (now === lastSignature || closed || !current) return;
       lastSignature = now;
-      const previous = current;
-      const next = load();
-      // Swap only to a model that loaded: a half-written file keeps the old model running.
-      next.then(
-        (model) => {
-          current = next;
-          node.warn(`model file changed; reloaded ${model.info.name} (sha256 ${model.info.sha256.slice(0, 12)}…)`);
-          previous.then((old) => old.release()).catch(() => undefined);
-        },
-        () => undefined,
-      );
+      // The engine loads the new file beside the old one and switches between frames; a file that does not
+      // load (half-written, broken) leaves the old model judging.
+      current
+        .then((lease) => lease.reload())
+        .then(
+          async (changed) => {
+            if (!changed) return;
+            const { info } = (await current!).model;
+            node.warn(`model file changed; reloaded ${info.name} (sha256 ${info.sha256.slice(0, 12)}…)`);
+          },
+          (err) => node.warn(`model file changed but did not load (${errorMessage(err)}); the previous model stays in use`),
+        );
     };
 
     if (config.watch !== false && file) {
@@ -122,10 +127,10 @@ export default function (RED: NodeAPI): void {
       fs.watchFile(file, { interval: WATCH_INTERVAL_MS }, onFileChange);
     }
 
-    const dispose = async () => {
-      const loaded = current;
+    const dispose = () => {
+      const held = current;
       current = undefined;
-      if (loaded) await loaded.then((m) => m.release()).catch(() => undefined);
+      held?.then((lease) => lease.release()).catch(() => undefined);
     };
 
     node.acquire = (user: Node) => {
@@ -144,14 +149,14 @@ export default function (RED: NodeAPI): void {
 
     node.release = (user: Node) => {
       users.delete(user);
-      if (users.size === 0) void dispose();
+      if (users.size === 0) dispose();
     };
 
-    node.on('close', (done: () => void) => {
+    node.on('close', () => {
       closed = true;
       if (file) fs.unwatchFile(file, onFileChange);
       users.clear();
-      dispose().then(done, done);
+      dispose();
     });
   }
   RED.nodes.registerType('avi-model', AviModelNode as never);

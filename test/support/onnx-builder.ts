@@ -149,3 +149,32 @@ export function writeModel(file: string, model: Buffer): string {
   writeFileSync(file, model);
   return file;
 }
+
+/**
+ * A detector like fixedOutputDetector that also does real work on its input first: `steps` matrix products of
+ * the image (as [3*size, size]) with a [size, size] averaging matrix, so a run takes a while on any CPU.
+ * The work ends in a zero-weighted term, so the outputs stay the fixed ones.
+ */
+export function busyDetector(options: { size: number; steps: number; outputs: Array<{ name: string; dims: number[]; data: Float32Array }>; metadata?: Record<string, string> }): Buffer {
+  const { size, steps } = options;
+  const nodes: OpNode[] = [{ op: 'Reshape', inputs: ['images', 'shape'], outputs: ['x0'] }];
+  for (let i = 0; i < steps; i++) nodes.push({ op: 'MatMul', inputs: [`x${i}`, 'mix'], outputs: [`x${i + 1}`] });
+  nodes.push({ op: 'ReduceMean', inputs: [`x${steps}`], outputs: ['mean'], attributes: { keepdims: 0 } });
+  nodes.push({ op: 'Mul', inputs: ['mean', 'zero'], outputs: ['nothing'] });
+  const initializers: TensorInit[] = [
+    { name: 'shape', dims: [2], data: BigInt64Array.from([BigInt(3 * size), BigInt(size)]), type: 'int64' },
+    { name: 'mix', dims: [size, size], data: new Float32Array(size * size).fill(1 / size) },
+    { name: 'zero', dims: [], data: [0] },
+  ];
+  for (const out of options.outputs) {
+    initializers.push({ name: `${out.name}_value`, dims: out.dims, data: out.data });
+    nodes.push({ op: 'Add', inputs: [`${out.name}_value`, 'nothing'], outputs: [out.name] });
+  }
+  return buildModel({
+    inputs: [{ name: 'images', shape: [1, 3, size, size] }],
+    outputs: options.outputs.map((o) => ({ name: o.name, shape: o.dims })),
+    nodes,
+    initializers,
+    metadata: options.metadata,
+  });
+}

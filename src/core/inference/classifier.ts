@@ -22,7 +22,9 @@ export const DEFAULT_CLASSIFIER_OPTIONS: ClassifierOptions = { activation: 'auto
 
 export interface ClassifyResult {
   classifications: Classification[];
+  preprocessMs: number;
   inferenceMs: number;
+  postprocessMs: number;
   /** How many session.run calls it took. */
   runs: number;
 }
@@ -51,24 +53,28 @@ export class Classifier {
   }
 
   async classify(images: RgbImage[]): Promise<ClassifyResult> {
-    if (images.length === 0) return { classifications: [], inferenceMs: 0, runs: 0 };
+    if (images.length === 0) return { classifications: [], preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, runs: 0 };
     const batchSize = this.model.image.dynamicBatch ? Math.max(1, this.options.maxBatch) : 1;
     const classifications: Classification[] = [];
-    let inferenceMs = 0;
+    let [preprocessMs, inferenceMs, postprocessMs] = [0, 0, 0];
     let runs = 0;
     for (let start = 0; start < images.length; start += batchSize) {
       const batch = images.slice(start, start + batchSize);
-      const input = await this.tensor(batch);
       const t0 = performance.now();
+      const input = await this.tensor(batch);
+      const t1 = performance.now();
       const results = await this.model.run({ [this.model.image.name]: input });
-      inferenceMs += performance.now() - t0;
+      const t2 = performance.now();
       runs++;
       const output = results[this.model.session.outputNames[0]];
       const classes = output.dims[output.dims.length - 1];
       const data = output.data as Float32Array;
       for (let i = 0; i < batch.length; i++) classifications.push(this.toClassification(data.subarray(i * classes, (i + 1) * classes)));
+      preprocessMs += t1 - t0;
+      inferenceMs += t2 - t1;
+      postprocessMs += performance.now() - t2;
     }
-    return { classifications, inferenceMs, runs };
+    return { classifications, preprocessMs, inferenceMs, postprocessMs, runs };
   }
 
   private async tensor(batch: RgbImage[]): Promise<ort.Tensor> {

@@ -1,0 +1,436 @@
+// The inference engine: one pool of worker threads per process. Each worker holds an onnxruntime session per
+// model in use and does the frames' pixel work; this side only routes jobs. Sessions are shared by every user of
+// the same file (by SHA-256) and options, and outlive a redeploy by a grace period.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { ModelOptions } from '../model/model';
+import type { FromWorker, JobRequest, JobResult, LoadedModel, SessionOptions, ToWorker } from './protocol';
+
+export interface EngineSettings {
+  /** Worker threads when no model asks for a number. */
+  defaultWorkers: number;
+  /** Jobs posted to one worker at a time: 2 lets a worker decode the next frame while it runs a model. */
+  jobsPerWorker: number;
+  /** How long an unused session is kept, so that a full redeploy finds it still loaded. */
+  graceMs: number;
+  /** Jobs waiting for a worker, all nodes together; more is an error on the job. */
+  maxPending: number;
+}
+
+export function defaultWorkers(cores = availableCores()): number {
+  return Math.max(1, Math.min(2, cores));
+}
+
+/** onnxruntime intra-op threads per worker that share the cores out between the workers. */
+export function defaultThreads(workers: number, cores = availableCores()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, workers)));
+}
+
+function availableCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+interface Job {
+  id: number;
+  key?: string;
+  request: JobRequest;
+  tag?: string;
+  resolve: (result: JobResult) => void;
+  reject: (err: Error) => void;
+  record?: ModelRecord;
+}
+
+type SlotModelState = 'loading' | 'ready';
+
+interface Slot {
+  worker: Worker;
+  models: Map<string, SlotModelState>;
+  jobs: Map<number, Job>;
+  retiring: boolean;
+  /** Set when we stop it ourselves (shrinking, shutdown), so its exit is not taken for a crash. */
+  stopping: boolean;
+  loads: number;
+}
+
+interface ModelRecord {
+  key: string;
+  file: string;
+  options: SessionOptions;
+  /** Leases (nodes' model configs) holding it. */
+  refs: number;
+  /** Jobs submitted for it and not yet finished: a session is never unloaded under a frame. */
+  jobs: number;
+  /** Worker threads its leases ask for (0: no preference). */
+  workers: number;
+  loaded: Promise<LoadedModel>;
+  settle: { resolve: (m: LoadedModel) => void; reject: (err: Error) => void };
+  model?: LoadedModel;
+  warnings: string[];
+  graceTimer?: NodeJS.Timeout;
+  /** How many times a worker created this session (for tests and the bench: one per worker per model). */
+  sessionsCreated: number;
+}
+
+/** A node's hold on a shared session. reload() swaps it between frames; release() lets it go. */
+export class ModelLease {
+  private released = false;
+
+  constructor(
+    private readonly engine: InferenceEngine,
+    /** The record frames are sent to now: replaced, never changed, by a reload. */
+    public record: ModelRecord,
+    /** This lease's own file: another file with the same bytes may have made the record. */
+    readonly file: string,
+    readonly workers: number,
+  ) {}
+
+  get model(): LoadedModel {
+    return this.record.model!;
+  }
+  get key(): string {
+    return this.record.key;
+  }
+  get warnings(): string[] {
+    return this.record.warnings;
+  }
+
+  run(request: JobRequest, tag?: string): Promise<JobResult> {
+    if (this.released) return Promise.reject(new Error('the model was released (node closed or redeployed); send the frame again'));
+    return this.engine.submit(request, tag, this.record);
+  }
+
+  /**
+   * Loads the file again when its content changed, and sends later frames to the new session only once it
+   * is loaded: a frame is judged by the old model or the new one, never by a half-loaded one. False when the
+   * file is unchanged. A file that does not load leaves the old session in place (the error is thrown).
+   */
+  async reload(): Promise<boolean> {
+    const next = await this.engine.acquire(this.file, this.record.options, { workers: this.workers });
+    if (next.record === this.record || this.released) {
+      next.release();
+      return false;
+    }
+    const previous = this.record;
+    this.record = next.record;
+    next.released = true; // its reference now belongs to this lease
+    this.engine.releaseRecord(previous);
+    return true;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.engine.releaseRecord(this.record);
+  }
+}
+
+export class InferenceEngine {
+  readonly settings: EngineSettings;
+  private readonly slots: Slot[] = [];
+  private readonly records = new Map<string, ModelRecord>();
+  private readonly pending: Job[] = [];
+  private nextJobId = 1;
+  private crashes: number[] = [];
+  private closed = false;
+  /** Test hook: how long a worker holds a job before doing it (ms), to make frames finish out of order. */
+  delayFor?: (tag: string | undefined, request: JobRequest) => number | undefined;
+
+  constructor(settings: Partial<EngineSettings> = {}) {
+    this.settings = { defaultWorkers: defaultWorkers(), jobsPerWorker: 2, graceMs: 10_000, maxPending: 1024, ...settings };
+  }
+
+  /** Worker threads running now (retiring ones not counted). */
+  get size(): number {
+    return this.slots.filter((s) => !s.retiring).length;
+  }
+
+  /** Jobs the pool can work on at once: what a node may have in flight before its own queue holds the rest. */
+  get capacity(): number {
+    return Math.max(1, this.targetSize()) * this.settings.jobsPerWorker;
+  }
+
+  /** What the pool holds, for status, tests and benchmarks. */
+  stats(): { workers: Array<{ threadId: number; jobs: Array<string | undefined>; models: string[] }>; pending: number; sessions: Record<string, { file: string; refs: number; sessionsCreated: number }> } {
+    const sessions: Record<string, { file: string; refs: number; sessionsCreated: number }> = {};
+    for (const r of this.records.values()) sessions[r.key] = { file: r.file, refs: r.refs, sessionsCreated: r.sessionsCreated };
+    return {
+      workers: this.slots.filter((s) => !s.retiring).map((s) => ({ threadId: s.worker.threadId, jobs: [...s.jobs.values()].map((j) => j.tag), models: [...s.models.keys()] })),
+      pending: this.pending.length,
+      sessions,
+    };
+  }
+
+  /** Stops a worker as a crash would (tests, and an operator's last resort): its jobs fail, a new one replaces it. */
+  async terminateWorker(index: number): Promise<void> {
+    const slot = this.slots.filter((s) => !s.retiring)[index];
+    if (!slot) throw new Error(`no worker ${index}`);
+    await slot.worker.terminate();
+  }
+
+  /**
+   * A hold on the session for this file and these options, loading it in every worker if no one holds it yet.
+   * `workers` asks for a pool of at least that size (0: the default).
+   */
+  async acquire(file: string, options: ModelOptions, { workers = 0 } = {}): Promise<ModelLease> {
+    if (this.closed) throw new Error('the inference engine is shut down');
+    const { warn: _warn, ...rest } = options;
+    const size = Math.max(workers || this.settings.defaultWorkers, this.targetSize());
+    const sessionOptions: SessionOptions = { ...rest, threads: rest.threads || defaultThreads(size) };
+    const key = `${await hashFile(file)}:${stableJson(sessionOptions)}`;
+    let record = this.records.get(key);
+    if (!record) {
+      let settle!: ModelRecord['settle'];
+      const loaded = new Promise<LoadedModel>((resolve, reject) => (settle = { resolve, reject }));
+      loaded.catch(() => undefined);
+      record = { key, file, options: sessionOptions, refs: 0, jobs: 0, workers, loaded, settle, warnings: [], sessionsCreated: 0 };
+      this.records.set(key, record);
+      // New workers load every record themselves; the ones already running are asked here.
+      const running = this.slots.filter((s) => !s.retiring);
+      for (const slot of running) this.load(slot, record);
+    }
+    record.refs++;
+    record.workers = Math.max(record.workers, workers);
+    clearTimeout(record.graceTimer);
+    record.graceTimer = undefined;
+    this.resize();
+    try {
+      await record.loaded;
+    } catch (err) {
+      this.releaseRecord(record);
+      throw err;
+    }
+    return new ModelLease(this, record, file, workers);
+  }
+
+  /** A job that needs no model (decode, crop). */
+  run(request: JobRequest, tag?: string): Promise<JobResult> {
+    return this.submit(request, tag);
+  }
+
+  submit(request: JobRequest, tag?: string, record?: ModelRecord): Promise<JobResult> {
+    if (this.closed) return Promise.reject(new Error('the inference engine is shut down'));
+    if (this.pending.length >= this.settings.maxPending) {
+      return Promise.reject(new Error(`the inference engine already has ${this.settings.maxPending} jobs waiting; this one was not processed`));
+    }
+    if (this.slots.length === 0) this.resize();
+    return new Promise<JobResult>((resolve, reject) => {
+      if (record) record.jobs++;
+      this.pending.push({ id: this.nextJobId++, key: record?.key, request, tag, resolve, reject, record });
+      this.pump();
+    });
+  }
+
+  releaseRecord(record: ModelRecord): void {
+    record.refs = Math.max(0, record.refs - 1);
+    this.maybeUnload(record);
+  }
+
+  /** Stops every worker; pending and running jobs fail. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    for (const job of this.pending.splice(0)) this.finish(job, new Error('the inference engine is shut down'));
+    await Promise.all(this.slots.map((slot) => this.stop(slot)));
+    for (const r of this.records.values()) clearTimeout(r.graceTimer);
+    this.records.clear();
+  }
+
+  private targetSize(): number {
+    let wanted = 0;
+    // Sessions in their grace period count too, so a redeploy does not shrink the pool and grow it again.
+    for (const r of this.records.values()) wanted = Math.max(wanted, r.workers);
+    return wanted || this.settings.defaultWorkers;
+  }
+
+  private resize(): void {
+    if (this.closed) return;
+    const target = this.targetSize();
+    const live = this.slots.filter((s) => !s.retiring);
+    for (let i = live.length; i < target; i++) this.spawn();
+    for (const slot of live.slice(target)) {
+      slot.retiring = true;
+      if (slot.jobs.size === 0) void this.stop(slot);
+    }
+  }
+
+  private spawn(): void {
+    const worker = new Worker(path.join(__dirname, 'worker.js'));
+    const slot: Slot = { worker, models: new Map(), jobs: new Map(), retiring: false, stopping: false, loads: 0 };
+    this.slots.push(slot);
+    let failure: Error | undefined;
+    worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
+    worker.on('error', (err) => (failure = err));
+    worker.on('exit', (code) => this.onExit(slot, code, failure));
+    worker.unref();
+    for (const record of this.records.values()) this.load(slot, record);
+  }
+
+  private load(slot: Slot, record: ModelRecord): void {
+    slot.models.set(record.key, 'loading');
+    slot.loads++;
+    this.refCount(slot);
+    this.post(slot, { type: 'load', key: record.key, file: record.file, options: record.options });
+  }
+
+  private post(slot: Slot, message: ToWorker): void {
+    slot.worker.postMessage(message);
+  }
+
+  /** A worker with work keeps the process alive; an idle one does not. */
+  private refCount(slot: Slot): void {
+    if (slot.jobs.size > 0 || slot.loads > 0) slot.worker.ref();
+    else slot.worker.unref();
+  }
+
+  private onMessage(slot: Slot, message: FromWorker): void {
+    if (message.type === 'loaded') {
+      slot.loads--;
+      this.refCount(slot);
+      const record = this.records.get(message.key);
+      if (!record || slot.models.get(message.key) !== 'loading') {
+        // Released meanwhile: free it in the worker again.
+        if (message.ok) this.post(slot, { type: 'unload', key: message.key });
+        return;
+      }
+      if (message.ok) {
+        slot.models.set(message.key, 'ready');
+        record.sessionsCreated++;
+        if (!record.model) {
+          record.model = message.model;
+          record.warnings = message.warnings;
+          record.settle.resolve(message.model);
+        }
+      } else {
+        slot.models.delete(message.key);
+        this.failRecord(record, new Error(message.error));
+      }
+      this.pump();
+    } else if (message.type === 'result') {
+      const job = slot.jobs.get(message.id);
+      if (!job) return;
+      slot.jobs.delete(message.id);
+      this.refCount(slot);
+      if (message.ok) this.finish(job, undefined, message.result);
+      else this.finish(job, new Error(message.error));
+      if (slot.retiring && slot.jobs.size === 0) void this.stop(slot);
+      this.pump();
+    }
+  }
+
+  /** A file that does not load: the waiting acquirers get the error, and the next acquire tries again. */
+  private failRecord(record: ModelRecord, err: Error): void {
+    if (this.records.get(record.key) !== record) return;
+    this.records.delete(record.key);
+    clearTimeout(record.graceTimer);
+    record.settle.reject(err);
+    for (const job of this.pending.filter((j) => j.record === record)) {
+      this.pending.splice(this.pending.indexOf(job), 1);
+      this.finish(job, err);
+    }
+    for (const slot of this.slots) if (slot.models.delete(record.key)) this.post(slot, { type: 'unload', key: record.key });
+  }
+
+  private onExit(slot: Slot, code: number, failure: Error | undefined): void {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+    const reason = failure ? failure.message : `exit code ${code}`;
+    for (const job of slot.jobs.values()) {
+      this.finish(job, new Error(`the inference worker stopped while this frame was in it (${reason}); the frame was not judged. A new worker has taken its place`));
+    }
+    slot.jobs.clear();
+    if (slot.stopping || this.closed) return;
+    // Crashed: replace it, a little later when it keeps crashing, so a model that kills every worker cannot spin.
+    const now = Date.now();
+    this.crashes = this.crashes.filter((t) => now - t < 10_000).concat(now);
+    const delay = this.crashes.length > 3 ? 1000 : 0;
+    setTimeout(() => {
+      this.resize();
+      this.pump();
+    }, delay).unref();
+  }
+
+  private async stop(slot: Slot): Promise<void> {
+    slot.stopping = true;
+    await slot.worker.terminate();
+  }
+
+  private finish(job: Job, err?: Error, result?: JobResult): void {
+    if (job.record) {
+      job.record.jobs--;
+      this.maybeUnload(job.record);
+    }
+    if (err) job.reject(err);
+    else job.resolve(result!);
+  }
+
+  private maybeUnload(record: ModelRecord): void {
+    if (record.refs > 0 || record.jobs > 0 || record.graceTimer || this.records.get(record.key) !== record) return;
+    record.graceTimer = setTimeout(() => {
+      record.graceTimer = undefined;
+      if (record.refs > 0 || record.jobs > 0 || this.records.get(record.key) !== record) return;
+      this.records.delete(record.key);
+      for (const slot of this.slots) if (slot.models.delete(record.key)) this.post(slot, { type: 'unload', key: record.key });
+      this.resize();
+    }, this.settings.graceMs);
+    record.graceTimer.unref();
+  }
+
+  /** Hands waiting jobs, oldest first, to the least busy worker that has their model loaded. */
+  private pump(): void {
+    for (let i = 0; i < this.pending.length; ) {
+      const job = this.pending[i];
+      let best: Slot | undefined;
+      for (const slot of this.slots) {
+        if (slot.retiring || slot.stopping || slot.jobs.size >= this.settings.jobsPerWorker) continue;
+        if (job.key && slot.models.get(job.key) !== 'ready') continue;
+        if (!best || slot.jobs.size < best.jobs.size) best = slot;
+      }
+      if (!best) {
+        i++;
+        continue;
+      }
+      this.pending.splice(i, 1);
+      best.jobs.set(job.id, job);
+      this.refCount(best);
+      this.post(best, { type: 'job', id: job.id, key: job.key, request: job.request, delayMs: this.delayFor?.(job.tag, job.request) });
+    }
+  }
+}
+
+/** SHA-256 of a file, read in chunks so that hashing a large model never holds up the event loop for long. */
+export function hashFile(file: string): Promise<string> {
+  if (!file) return Promise.reject(new Error('no model file set'));
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') reject(new Error(`model file not found: ${file}`));
+        else if (err.code === 'EISDIR') reject(new Error(`model path is a folder, not a file: ${file}`));
+        else reject(new Error(`cannot read model file ${file}: ${err.message}`));
+      })
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+let shared: InferenceEngine | undefined;
+
+/** The one engine of this process, started on first use. */
+export function sharedEngine(): InferenceEngine {
+  shared ??= new InferenceEngine();
+  return shared;
+}

@@ -1,0 +1,48 @@
+// Frames whose pixels live in shared memory: posted to a worker without a copy, and kept by reference when
+// Node-RED deep-copies a message for a second wire.
+import type { FrameImage } from '../types';
+
+/**
+ * A decoded frame on msg.image. Its pixels sit in a SharedArrayBuffer, so a worker reads them where they are.
+ * Node-RED clones a message per extra wire with lodash cloneDeep, which keeps by reference any object whose
+ * Object.prototype.toString tag it does not know: the tag below makes a 60 MB frame cost nothing to fan out.
+ * The pixels are shared by every copy of the message, so nodes treat them as read-only.
+ */
+export class SharedFrame implements FrameImage {
+  readonly channels = 3 as const;
+  encoded?: Buffer;
+  format?: string;
+  path?: string;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly data: Buffer,
+    extra: { encoded?: Buffer; format?: string; path?: string } = {},
+  ) {
+    if (extra.encoded) this.encoded = extra.encoded;
+    if (extra.format) this.format = extra.format;
+    if (extra.path) this.path = extra.path;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'AviFrame';
+  }
+
+  /** What Debug nodes and JSON show: the size, not 60 MB of numbers. */
+  toJSON(): object {
+    return { width: this.width, height: this.height, channels: 3, format: this.format, path: this.path, data: `<${this.data.length} bytes RGB>` };
+  }
+}
+
+/** A copy of `bytes` in shared memory, as a Buffer. */
+export function sharedCopy(bytes: Uint8Array): Buffer {
+  const shared = Buffer.from(new SharedArrayBuffer(bytes.length));
+  shared.set(bytes);
+  return shared;
+}
+
+/** A Buffer over the same memory as a typed array that came through postMessage (no copy). */
+export function asBuffer(view: Uint8Array): Buffer {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}

@@ -1,0 +1,192 @@
+// One inference worker: holds onnxruntime sessions and does a frame's pixel work and model runs, so that
+// Node-RED's thread never waits on them. Started by engine.ts; everything arrives and leaves by message.
+import { parentPort } from 'node:worker_threads';
+import { Classifier } from '../inference/classifier';
+import { Detector, type DetectorOptions } from '../inference/detector';
+import { cropBox, validateCropOptions } from '../image/crop';
+import { decodeImage, type RgbImage } from '../image/image';
+import { loadModel, type Model } from '../model/model';
+import type { Crop, Detection } from '../types';
+import { asBuffer, sharedCopy } from './frame';
+import type { DecodedFrame, FromWorker, FrameSource, JobRequest, JobResult, PixelsRef, ToWorker } from './protocol';
+
+const port = parentPort;
+if (!port) throw new Error('engine/worker.js runs only as a worker thread');
+
+interface Loaded {
+  model: Model;
+  detectors: Map<string, { detector: Detector; warnings: string[] }>;
+}
+const models = new Map<string, Promise<Loaded>>();
+
+const now = () => performance.timeOrigin + performance.now();
+const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+async function load(key: string, file: string, options: Parameters<typeof loadModel>[1]): Promise<void> {
+  const warnings: string[] = [];
+  const loading = loadModel(file, { ...options, warn: (text) => warnings.push(text) }).then((model) => ({ model, detectors: new Map() }));
+  models.set(key, loading);
+  try {
+    const { model } = await loading;
+    post({ type: 'loaded', key, ok: true, model: { info: model.info, task: model.task, dynamicBatch: model.image.dynamicBatch }, warnings });
+  } catch (err) {
+    if (models.get(key) === loading) models.delete(key);
+    post({ type: 'loaded', key, ok: false, error: messageOf(err) });
+  }
+}
+
+async function unload(key: string): Promise<void> {
+  const loading = models.get(key);
+  models.delete(key);
+  // Model.release waits for runs in flight, so a frame already here finishes on the model it started with.
+  if (loading) await loading.then((m) => m.model.release()).catch(() => undefined);
+}
+
+async function modelOf(key: string | undefined): Promise<Loaded> {
+  const loaded = key ? models.get(key) : undefined;
+  if (!loaded) throw new Error('the model is not loaded in this worker (released or reloaded); send the frame again');
+  return loaded;
+}
+
+function detectorOf(loaded: Loaded, options: Omit<DetectorOptions, 'warn'>): { detector: Detector; warnings: string[] } {
+  const id = JSON.stringify(options);
+  let entry = loaded.detectors.get(id);
+  if (!entry) {
+    const warnings: string[] = [];
+    entry = { detector: new Detector(loaded.model, { ...options, warn: (text) => warnings.push(text) }), warnings };
+    loaded.detectors.set(id, entry);
+  }
+  return entry;
+}
+
+/** The frame a job works on; a frame decoded here goes back in shared memory so no later step decodes it again. */
+async function frameOf(source: FrameSource, maxPixels: number | undefined): Promise<{ frame: RgbImage; decoded?: DecodedFrame }> {
+  if ('frame' in source) return { frame: { width: source.frame.width, height: source.frame.height, data: asBuffer(source.frame.data) } };
+  const input = 'path' in source ? source.path : asBuffer(source.encoded);
+  const image = await decodeImage(input, { maxPixels });
+  const data = sharedCopy(image.data);
+  const decoded: DecodedFrame = { width: image.width, height: image.height, data, format: image.format };
+  if ('path' in source && image.encoded) decoded.encoded = sharedCopy(image.encoded);
+  return { frame: { width: image.width, height: image.height, data }, decoded };
+}
+
+/** Every crop of a frame, cut into one block of shared memory. */
+function cropAll(frame: RgbImage, detections: Detection[], options: Parameters<typeof validateCropOptions>[0]): { crops: Array<Omit<Crop, 'data'>>; pixels: Uint8Array[] } {
+  validateCropOptions(options);
+  if (!Array.isArray(detections)) throw new Error('msg.detections must be an array');
+  if (detections.length > options.maxCrops) {
+    throw new Error(`${detections.length} detections on this frame, over the limit of ${options.maxCrops} crops (max crops)`);
+  }
+  const rects = detections.map((d, i) => {
+    const b = d?.box;
+    if (!b || ![b.x, b.y, b.width, b.height].every(Number.isFinite) || b.width <= 0 || b.height <= 0) {
+      throw new Error(`detection ${d?.id ?? i} has no valid box {x, y, width, height} in pixels`);
+    }
+    return cropBox(b, frame.width, frame.height, options);
+  });
+  const block = new Uint8Array(new SharedArrayBuffer(rects.reduce((sum, r) => sum + r.width * r.height * 3, 0)));
+  let offset = 0;
+  const pixels = rects.map((r) => {
+    const view = block.subarray(offset, offset + r.width * r.height * 3);
+    offset += view.length;
+    const rowBytes = r.width * 3;
+    for (let row = 0; row < r.height; row++) {
+      const from = ((r.y + row) * frame.width + r.x) * 3;
+      view.set(frame.data.subarray(from, from + rowBytes), row * rowBytes);
+    }
+    return view;
+  });
+  return { crops: rects.map((box, i) => ({ detectionId: detections[i].id, box, width: box.width, height: box.height })), pixels };
+}
+
+async function run(key: string | undefined, request: JobRequest, startedAt: number): Promise<JobResult> {
+  const t0 = performance.now();
+  const timings = { startedAt, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 };
+  switch (request.op) {
+    case 'decode': {
+      const { decoded } = await frameOf(request.source, request.maxPixels);
+      timings.preprocessMs = performance.now() - t0;
+      return { frame: decoded, timings };
+    }
+    case 'crop': {
+      const { frame, decoded } = await frameOf(request.source, request.maxPixels);
+      const { crops, pixels } = cropAll(frame, request.detections, request.crop);
+      timings.preprocessMs = performance.now() - t0;
+      return { frame: decoded, crops, cropPixels: pixels, timings };
+    }
+    case 'describe': {
+      const { detector } = detectorOf(await modelOf(key), request.detector);
+      return { format: detector.format, model: provenanceOf(detector.model), timings };
+    }
+    case 'detect': {
+      const loaded = await modelOf(key);
+      const { detector, warnings } = detectorOf(loaded, request.detector);
+      const { frame, decoded } = await frameOf(request.source, request.maxPixels);
+      const decodeMs = performance.now() - t0;
+      const result = await detector.detect(frame);
+      return {
+        frame: decoded,
+        detections: result.detections,
+        format: result.format,
+        model: provenanceOf(loaded.model),
+        timings: { ...timings, ...result.timings, preprocessMs: decodeMs + result.timings.preprocessMs },
+        warnings: warnings.splice(0),
+      };
+    }
+    case 'classify': {
+      const loaded = await modelOf(key);
+      const classifier = new Classifier(loaded.model, request.classifier);
+      let images: RgbImage[];
+      let decoded: DecodedFrame | undefined;
+      if (Array.isArray(request.images)) {
+        images = request.images.map((p: PixelsRef) => ({ width: p.width, height: p.height, data: asBuffer(p.data) }));
+      } else {
+        const got = await frameOf(request.images, request.maxPixels);
+        images = [got.frame];
+        decoded = got.decoded;
+      }
+      const decodeMs = performance.now() - t0;
+      const result = await classifier.classify(images);
+      return {
+        frame: decoded,
+        classifications: result.classifications,
+        runs: result.runs,
+        model: provenanceOf(loaded.model),
+        timings: { ...timings, preprocessMs: decodeMs + result.preprocessMs, inferenceMs: result.inferenceMs, postprocessMs: result.postprocessMs },
+      };
+    }
+  }
+}
+
+function provenanceOf(model: Model): JobResult['model'] {
+  const { classNames: _names, ...info } = model.info;
+  return info;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'load':
+      void load(message.key, message.file, message.options);
+      break;
+    case 'unload':
+      void unload(message.key);
+      break;
+    case 'job': {
+      const startedAt = now();
+      const { id, key, request, delayMs } = message;
+      // delayMs: a test hook that holds a job, to make frames finish out of order or die with their worker.
+      const start = delayMs ? new Promise((resolve) => setTimeout(resolve, delayMs)) : Promise.resolve();
+      start
+        .then(() => run(key, request, startedAt))
+        .then(
+          (result) => post({ type: 'result', id, ok: true, result }),
+          (err) => post({ type: 'result', id, ok: false, error: messageOf(err) }),
+        );
+      break;
+    }
+  }
+});

@@ -1,0 +1,269 @@
+// The inference engine in a real Node-RED runtime: order, bounded queues, worker faults, shared sessions,
+// hot reload, per-frame timings, shared frames, and Node-RED's thread left free while models run.
+import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { sharedEngine } from '../src/core/engine/engine';
+import { busyDetector, colourClassifier, fixedOutputDetector, writeModel } from './support/onnx-builder';
+import { frameWith, tempDir } from './support/fixtures';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper');
+const NODES = ['model', 'detector', 'crop', 'classifier'].map((n) => require(`../../nodes/avi-${n}.js`));
+const CATCH = require('@node-red/nodes/core/common/25-catch.js');
+
+helper.init(require.resolve('node-red'));
+
+const UNIT = { x: 40, y: 40, width: 60, height: 60 };
+
+/** A YOLOv8-layout detector (input 64x64) that reports one unit of class `name` at UNIT on a 320x160 frame. */
+function oneUnitDetector(name: string): Buffer {
+  const n = 8;
+  const data = new Float32Array(5 * n);
+  // 320x160 letterboxed to 64x64: scale 0.2, 16 rows of padding above.
+  [(UNIT.x + UNIT.width / 2) * 0.2, (UNIT.y + UNIT.height / 2) * 0.2 + 16, UNIT.width * 0.2, UNIT.height * 0.2, 0.9].forEach((v, row) => (data[row * n] = v));
+  return fixedOutputDetector({ inputShape: [1, 3, 64, 64], outputs: [{ name: 'output0', dims: [1, 5, n], data }], metadata: { task: 'detect', names: `{0: '${name}'}` } });
+}
+
+const on = (n: object) => ({ z: 'f1', x: 0, y: 0, ...n });
+
+interface Arrival {
+  port: string;
+  msg: any;
+}
+
+describe('inference engine', function () {
+  const tmp = tempDir();
+  const detectorFile = writeModel(path.join(tmp.dir, 'detector.onnx'), oneUnitDetector('tablet'));
+  const classifierFile = writeModel(path.join(tmp.dir, 'classifier.onnx'), colourClassifier({ size: 32, names: ['defect', 'good', 'other'] }));
+  const engine = sharedEngine();
+  let frame: Buffer;
+  let arrivals: Arrival[];
+
+  before(async () => {
+    frame = await frameWith(320, 160, [{ ...UNIT, colour: [40, 200, 60] }]).jpeg();
+  });
+  afterEach(async () => {
+    engine.delayFor = undefined;
+    await helper.unload();
+  });
+  after(tmp.cleanup);
+
+  /** Loads a flow and records what reaches each helper node (by id) and the Catch node ('error'). */
+  async function start(nodes: object[]) {
+    arrivals = [];
+    const flow = [{ id: 'f1', type: 'tab' }, ...nodes, on({ id: 'catch', type: 'catch', scope: null, uncaught: false, wires: [['caught']] }), on({ id: 'caught', type: 'helper' })];
+    await helper.load([...NODES, CATCH], flow);
+    listen(flow);
+  }
+  function listen(flow: object[]) {
+    for (const n of flow as Array<{ id?: string; type?: string }>) {
+      if (n.type !== 'helper') continue;
+      const port = n.id === 'caught' ? 'error' : n.id!;
+      helper.getNode(n.id).on('input', (msg: any) => arrivals.push({ port, msg }));
+    }
+  }
+  async function until(condition: () => boolean, what: string, ms = 20000) {
+    const started = Date.now();
+    while (!condition()) {
+      if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  const model = (id: string, file: string, extra: object = {}) => ({ id, type: 'avi-model', path: file, watch: false, ...extra });
+  /** The node's status once it says the model is ready (the session is loaded in the workers). */
+  async function ready(id: string) {
+    const node = helper.getNode(id);
+    await until(() => node.status.callCount > 0 && /ready/.test(String(node.status.lastCall.args[0].text)), `${id} ready`);
+  }
+
+  it('sends verdicts in arrival order when a later frame finishes first (and as soon as ready when asked)', async () => {
+    await start([
+      model('m', detectorFile),
+      on({ id: 'in-order', type: 'avi-detector', model: 'm', wires: [['ordered']] }),
+      on({ id: 'when-ready', type: 'avi-detector', model: 'm', order: 'ready', wires: [['unordered']] }),
+      on({ id: 'ordered', type: 'helper' }),
+      on({ id: 'unordered', type: 'helper' }),
+    ]);
+    await Promise.all([ready('in-order'), ready('when-ready')]);
+    // The worker holds the first frame for a while, so the second one finishes first.
+    engine.delayFor = (tag) => (tag?.startsWith('first') ? 400 : 0);
+    for (const id of ['in-order', 'when-ready']) {
+      helper.getNode(id).receive({ _msgid: `first-${id}`, payload: frame, n: 1 });
+      helper.getNode(id).receive({ _msgid: `second-${id}`, payload: frame, n: 2 });
+    }
+    await until(() => arrivals.length === 4, 'four frames');
+    const order = (port: string) => arrivals.filter((a) => a.port === port).map((a) => a.msg.n);
+    expect(order('unordered')).to.deep.equal([2, 1]); // the second frame really did finish first
+    expect(order('ordered')).to.deep.equal([1, 2]);
+  });
+
+  it('errors exactly the frames a killed worker held, judges the rest, and replaces the worker', async () => {
+    await start([model('m', detectorFile), on({ id: 'detector', type: 'avi-detector', model: 'm', wires: [['out']] }), on({ id: 'out', type: 'helper' })]);
+    await ready('detector');
+    const workers = engine.size;
+    engine.delayFor = (tag) => (tag ? 500 : 0);
+    const sent = Array.from({ length: 6 }, (_, i) => `frame-${i}`);
+    for (const id of sent) helper.getNode('detector').receive({ _msgid: id, payload: frame });
+    await until(() => engine.stats().workers[0]?.jobs.length > 0, 'a frame in worker 0');
+    const held = engine.stats().workers[0].jobs as string[];
+    await engine.terminateWorker(0);
+    await until(() => arrivals.length === sent.length, 'every frame to finish');
+    const failed = arrivals.filter((a) => a.port === 'error');
+    expect(failed.map((a) => a.msg._msgid).sort()).to.deep.equal([...held].sort());
+    for (const f of failed) expect(f.msg.error.message).to.match(/inference worker stopped while this frame was in it/);
+    expect(arrivals.filter((a) => a.port === 'out').map((a) => a.msg._msgid).sort()).to.deep.equal(sent.filter((id) => !held.includes(id)).sort());
+    // Node-RED is still up, the pool is whole again, and the next frames are judged.
+    engine.delayFor = undefined;
+    arrivals = [];
+    for (let i = 0; i < 4; i++) helper.getNode('detector').receive({ payload: frame });
+    await until(() => arrivals.length === 4, 'frames after the crash');
+    expect(arrivals.map((a) => a.port)).to.deep.equal(['out', 'out', 'out', 'out']);
+    expect(engine.size).to.equal(workers);
+  });
+
+  it('errors a message that finds the queue full, counts it on the status, and judges the rest', async () => {
+    await start([model('m', detectorFile), on({ id: 'detector', type: 'avi-detector', model: 'm', wires: [['out']] }), on({ id: 'out', type: 'helper' })]);
+    await ready('detector');
+    engine.delayFor = (tag) => (tag ? 300 : 0);
+    const total = engine.capacity + 16 + 3; // in the workers, waiting in the node (16), and three too many
+    const detector = helper.getNode('detector');
+    for (let i = 0; i < total; i++) detector.receive({ payload: frame });
+    await until(() => arrivals.length === total, 'every message to end');
+    const failed = arrivals.filter((a) => a.port === 'error');
+    expect(failed).to.have.length(3);
+    for (const f of failed) expect(f.msg.error.message).to.match(/queue full/);
+    expect(arrivals.filter((a) => a.port === 'out')).to.have.length(total - 3);
+    await until(() => /3 over queue/.test(String(detector.status.lastCall.args[0].text)), 'the status to count them', 3000);
+  });
+
+  it('keeps one session per model file across 50 redeploys', async function () {
+    this.timeout(120000);
+    const flow = [
+      { id: 'f1', type: 'tab' },
+      model('det', detectorFile),
+      model('cls', classifierFile),
+      on({ id: 'detector', type: 'avi-detector', model: 'det', wires: [['crop']] }),
+      on({ id: 'crop', type: 'avi-crop', wires: [['classifier']] }),
+      on({ id: 'classifier', type: 'avi-classifier', model: 'cls', wires: [['out']] }),
+      on({ id: 'out', type: 'helper' }),
+    ];
+    arrivals = [];
+    await helper.load([...NODES, CATCH], flow);
+    const created = () => {
+      const sessions = Object.values(engine.stats().sessions).filter((s) => s.file === detectorFile || s.file === classifierFile);
+      return sessions.map((s) => s.sessionsCreated);
+    };
+    let first: number[] = [];
+    for (let deploy = 0; deploy < 50; deploy++) {
+      if (deploy > 0) await helper.setFlows(flow, 'full');
+      listen(flow);
+      helper.getNode('detector').receive({ payload: frame, deploy });
+      await until(() => arrivals.some((a) => a.msg.deploy === deploy), `the frame of deploy ${deploy}`);
+      if (deploy === 0) first = created();
+    }
+    expect(arrivals.map((a) => a.port).every((p) => p === 'out')).to.equal(true);
+    // One shared session per model file (in each worker), made by the first deploy and reused by the 49 after it.
+    expect(first).to.have.length(2);
+    expect(created()).to.deep.equal(first);
+  });
+
+  it('swaps to a reloaded model between frames: no frame lost, none judged by a mix of the two', async function () {
+    this.timeout(60000);
+    const file = writeModel(path.join(tmp.dir, 'reloaded.onnx'), oneUnitDetector('tablet'));
+    await start([model('m', file, { watch: true }), on({ id: 'detector', type: 'avi-detector', model: 'm', wires: [['out']] }), on({ id: 'out', type: 'helper' })]);
+    await ready('detector');
+    const detector = helper.getNode('detector');
+    let sent = 0;
+    let replaced = false;
+    const capsules = () => arrivals.filter((a) => a.msg.detections?.[0]?.class === 'capsule').length;
+    // A steady stream, three frames in flight, until ten frames after the swap have come through.
+    while (capsules() < 10) {
+      if (sent - arrivals.length < 3) detector.receive({ payload: frame, n: sent++ });
+      if (!replaced && arrivals.length >= 10) {
+        writeFileSync(file, oneUnitDetector('capsule'));
+        replaced = true;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+      if (sent > 5000) throw new Error('the reloaded model never judged a frame');
+    }
+    await until(() => arrivals.length === sent, 'the frames in flight');
+    expect(arrivals.filter((a) => a.port === 'error')).to.deep.equal([]);
+    expect(arrivals.map((a) => a.msg.n)).to.deep.equal([...Array(sent).keys()]);
+    // Each frame names the model that judged it; the class it got is that model's; old, then new, never back.
+    const shas = arrivals.map((a) => a.msg.models.detector.sha256);
+    const classes = arrivals.map((a) => a.msg.detections[0].class);
+    const firstNew = classes.indexOf('capsule');
+    expect(classes.slice(0, firstNew).every((c) => c === 'tablet')).to.equal(true);
+    expect(classes.slice(firstNew).every((c) => c === 'capsule')).to.equal(true);
+    expect(new Set(shas.slice(0, firstNew)).size).to.equal(1);
+    expect(new Set(shas.slice(firstNew)).size).to.equal(1);
+    expect(shas[0]).to.not.equal(shas[firstNew]);
+  });
+
+  it('gives each model node its queue wait, preprocessing, inference and postprocessing in msg.timings', async () => {
+    await start([
+      model('det', detectorFile),
+      model('cls', classifierFile),
+      on({ id: 'detector', type: 'avi-detector', model: 'det', wires: [['crop']] }),
+      on({ id: 'crop', type: 'avi-crop', wires: [['classifier']] }),
+      on({ id: 'classifier', type: 'avi-classifier', model: 'cls', wires: [['out']] }),
+      on({ id: 'out', type: 'helper' }),
+    ]);
+    helper.getNode('detector').receive({ payload: frame });
+    await until(() => arrivals.length === 1, 'the frame');
+    const { msg } = arrivals[0];
+    expect(msg.detections[0].classification.class).to.equal('good');
+    for (const role of ['detector', 'classifier']) {
+      expect(Object.keys(msg.timings[role]).sort()).to.deep.equal(['inferenceMs', 'postprocessMs', 'preprocessMs', 'queueWaitMs']);
+      for (const value of Object.values(msg.timings[role])) expect(value).to.be.a('number').and.at.least(0);
+    }
+  });
+
+  it('decodes a frame once into shared memory, and hands the same frame to every wire without copying it', async () => {
+    await start([model('m', detectorFile), on({ id: 'detector', type: 'avi-detector', model: 'm', wires: [['a', 'b']] }), on({ id: 'a', type: 'helper' }), on({ id: 'b', type: 'helper' })]);
+    helper.getNode('detector').receive({ payload: frame });
+    await until(() => arrivals.length === 2, 'both wires');
+    const [a, b] = arrivals.map((x) => x.msg);
+    expect(a).to.not.equal(b); // Node-RED cloned the message for the second wire...
+    expect(a.detections).to.not.equal(b.detections);
+    expect(a.image).to.equal(b.image); // ...but not the frame
+    expect(a.image.data.buffer).to.be.instanceOf(SharedArrayBuffer);
+    expect([a.image.width, a.image.height, a.image.channels, a.image.format]).to.deep.equal([320, 160, 3, 'jpeg']);
+    expect(Buffer.compare(a.image.encoded, frame)).to.equal(0);
+  });
+});
+
+describe('inference engine: Node-RED thread', function () {
+  const tmp = tempDir();
+  after(tmp.cleanup);
+
+  it('keeps ticking while a model runs', async function () {
+    this.timeout(120000);
+    const file = writeModel(
+      path.join(tmp.dir, 'busy.onnx'),
+      busyDetector({ size: 256, steps: 200, outputs: [{ name: 'output0', dims: [1, 5, 8], data: new Float32Array(40) }], metadata: { task: 'detect' } }),
+    );
+    const engine = sharedEngine();
+    const lease = await engine.acquire(file, { threads: 1 });
+    const source = { frame: { width: 256, height: 256, data: new Uint8Array(new SharedArrayBuffer(256 * 256 * 3)).fill(128) } };
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.timeOrigin + performance.now()), 5);
+    try {
+      // Runs until the model has run for 300 ms in all; a blocked event loop would tick only between runs.
+      const windows: Array<[number, number]> = [];
+      let ran = 0;
+      while (ran < 300) {
+        const { timings } = await lease.run({ op: 'detect', source, detector: { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' } });
+        const from = timings.startedAt + timings.preprocessMs;
+        windows.push([from, from + timings.inferenceMs]);
+        ran += timings.inferenceMs;
+      }
+      const during = ticks.filter((t) => windows.some(([from, to]) => t > from && t < to)).length;
+      expect(during).to.be.at.least(3);
+    } finally {
+      clearInterval(timer);
+      lease.release();
+    }
+  });
+});
