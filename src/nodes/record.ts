@@ -1,12 +1,13 @@
 // avi-record: a record of every verdict that passes, in the audit store (hash-chained, append-only), with the
 // original frame kept by its SHA-256. Outputs by the verdict's result, as avi-router's: 1 pass, 2 reject, 3 review.
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { FrameFile, RecordResult, RecorderState } from '../core/records/recorder';
 import { verdictBody } from '../core/records/verdict-record';
 import type { Verdict, VerdictResult } from '../core/types';
 import type { AuditStoreNode } from './audit-store';
-import { errorMessage, statusError, statusOk, statusWarn, type Done, type Msg, type Send } from './common';
+import { errorMessage, failMessage, statusError, statusOk, statusWarn, type Done, type Msg, type Send } from './common';
 
 interface RecordNodeDef extends NodeDef {
   store: string;
@@ -17,13 +18,18 @@ interface RecordNodeDef extends NodeDef {
 
 const OUTPUT: Record<VerdictResult, number> = { PASS: 0, FAIL: 1, REVIEW: 2 };
 
-/** The frame as it arrived, to keep: the encoded original on msg.image, else an encoded Buffer in msg.payload. */
+/**
+ * The frame as it arrived, to keep: the encoded original on msg.image (or its file), else an encoded Buffer
+ * in msg.payload. The record writer reads and hashes it, off Node-RED's thread.
+ */
 export function frameFileOf(msg: Msg): FrameFile | undefined {
   const image = msg.image;
-  const bytes: unknown = Buffer.isBuffer(image?.encoded) ? image.encoded : !image && Buffer.isBuffer(msg.payload) ? msg.payload : undefined;
-  if (!bytes) return undefined;
-  const format = String(image?.format || 'bin').toLowerCase();
-  return { bytes: bytes as Buffer, ext: format === 'jpeg' ? 'jpg' : format };
+  const format = String(image?.format || path.extname(String(image?.path ?? '')).slice(1) || 'bin').toLowerCase();
+  const ext = format === 'jpeg' ? 'jpg' : format === 'tiff' ? 'tif' : format;
+  if (image?.encoded instanceof Uint8Array) return { bytes: image.encoded, ext };
+  if (typeof image?.path === 'string' && image.path) return { path: image.path, ext };
+  if (!image && Buffer.isBuffer(msg.payload)) return { bytes: msg.payload, ext };
+  return undefined;
 }
 
 function isVerdict(v: unknown): v is Verdict {
@@ -57,8 +63,7 @@ export default function (RED: NodeAPI): void {
     node.on('input', (msg: Msg, send: Send, done: Done) => {
       const fail = (err: unknown) => {
         statusError(node, errorMessage(err));
-        node.error(err instanceof Error ? err : new Error(String(err)), msg);
-        done();
+        failMessage(err instanceof Error ? err : new Error(String(err)), done);
       };
       if (!store?.recorder) return fail(new Error(store?.configError ?? 'no avi-audit-store selected: open the node and choose or add one'));
       if (!isVerdict(msg.verdict)) return fail(new Error('no msg.verdict: avi-record records what avi-router decided; wire it after the router'));

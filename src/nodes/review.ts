@@ -14,7 +14,7 @@ import { can, passwordMatches, Sessions, type User } from '../core/records/users
 import { reviewClasses } from '../core/records/verdict-record';
 import type { Verdict } from '../core/types';
 import type { AuditStoreNode } from './audit-store';
-import { errorMessage, num, statusError, statusOk, statusWarn, type Done, type Msg, type Send } from './common';
+import { errorMessage, failMessage, num, statusError, statusOk, statusWarn, type Done, type Msg, type Send } from './common';
 
 interface ReviewNodeDef extends NodeDef {
   store: string;
@@ -113,8 +113,7 @@ export default function (RED: NodeAPI): void {
     node.on('input', (msg: Msg, _send: Send, done: Done) => {
       const fail = (err: unknown) => {
         statusError(node, errorMessage(err));
-        node.error(err instanceof Error ? err : new Error(String(err)), msg);
-        done();
+        failMessage(err instanceof Error ? err : new Error(String(err)), done);
       };
       if (!recorder) return fail(new Error(storeNode?.configError ?? 'no avi-audit-store selected: open the node and choose one'));
       const record = msg.record;

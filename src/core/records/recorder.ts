@@ -2,7 +2,7 @@
 // their SHA-256, records to the store in group commits, to the spool while the store is slow or down, and
 // image retention with a record for each pruned image.
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from './canonical';
 import type { ChainedRecord, NewRecord } from './chain';
@@ -28,7 +28,9 @@ export interface RecorderOptions {
 }
 
 export interface FrameFile {
-  bytes: Uint8Array;
+  /** The encoded frame, or (when the message had only a path) the file to read it from. */
+  bytes?: Uint8Array;
+  path?: string;
   /** File extension without the dot: jpg, png, ... */
   ext: string;
 }
@@ -113,7 +115,8 @@ export class Recorder {
 
   /** Keeps a frame as images/ab/<sha256>.<ext>, written once (fsynced, then renamed into place). */
   saveImage(frame: FrameFile): { sha256: string; file: string; bytes: number } {
-    const sha256 = sha256Hex(frame.bytes);
+    const bytes = frame.bytes ?? readFileSync(frame.path!);
+    const sha256 = sha256Hex(bytes);
     const ext = /^[a-z0-9]{1,5}$/.test(frame.ext) ? frame.ext : 'bin';
     const file = path.join(sha256.slice(0, 2), `${sha256}.${ext}`);
     const full = path.join(this.options.imageDir, file);
@@ -122,14 +125,14 @@ export class Recorder {
       const tmp = `${full}.${process.pid}.tmp`;
       const fd = openSync(tmp, 'w');
       try {
-        writeSync(fd, frame.bytes);
+        writeSync(fd, bytes);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
       renameSync(tmp, full);
     }
-    return { sha256, file: file.split(path.sep).join('/'), bytes: frame.bytes.length };
+    return { sha256, file: file.split(path.sep).join('/'), bytes: bytes.length };
   }
 
   /**
