@@ -81,7 +81,7 @@ export default function (RED: NodeAPI): void {
     const node = this;
     const storeNode = RED.nodes.getNode(config.store) as AuditStoreNode | null;
     const maxAttempts = Math.max(1, num(config.maxAttempts, 3));
-    const sessionMinutes = Math.max(1, num(config.sessionMinutes, 15));
+    const sessionMinutes = num(config.sessionMinutes, 15) > 0 ? num(config.sessionMinutes, 15) : 15;
     const sessions = new Sessions(sessionMinutes * 60_000);
     const extraClasses = String(config.classes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     let base: string;
