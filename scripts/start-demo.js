@@ -13,7 +13,9 @@ const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
 const userDir = path.resolve(process.env.AVI_DEMO_DIR || path.join(root, '.demo', 'node-red'));
 const port = process.env.PORT || '1880';
-const DEMO_FLOW = path.join(root, 'examples', 'demo-pill-line.json');
+const DEMO_FLOW = path.join(root, 'examples', 'line-dashboard.json');
+/** The operator screen's widgets, from this project's own devDependencies. */
+const DASHBOARD = '@flowfuse/node-red-dashboard';
 /** The demo flow's mqtt-broker config node: pointed at the broker in use at every start. */
 const BROKER_NODE_ID = 'd1broker00000001';
 const VERDICT_TOPIC = 'avi/demo/verdict';
@@ -23,16 +25,18 @@ const MQTT_PORTS_TRIED = 10;
 /** How long Node-RED, then the broker, get to stop before they are stopped by force. */
 const STOP_GRACE_MS = 5000;
 
-/** Installs this package into the user directory by a link, so the palette has the avi nodes. */
-function installPackage() {
-  const link = path.join(userDir, 'node_modules', ...pkg.name.split('/'));
-  fs.mkdirSync(path.dirname(link), { recursive: true });
-  if (!fs.existsSync(link)) fs.symlinkSync(root, link, 'dir');
+/** Installs this package and the dashboard into the user directory by links, so the palette has both. */
+function installPackages() {
+  const dashboard = path.dirname(require.resolve(`${DASHBOARD}/package.json`));
+  const links = { [pkg.name]: root, [DASHBOARD]: dashboard };
+  for (const [name, target] of Object.entries(links)) {
+    const link = path.join(userDir, 'node_modules', ...name.split('/'));
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    if (!fs.existsSync(link)) fs.symlinkSync(target, link, 'dir');
+  }
   // Node-RED lists only the packages its user directory depends on.
-  fs.writeFileSync(
-    path.join(userDir, 'package.json'),
-    JSON.stringify({ name: 'avi-demo', private: true, dependencies: { [pkg.name]: `file:${root}` } }, null, 2),
-  );
+  const dependencies = Object.fromEntries(Object.entries(links).map(([name, target]) => [name, `file:${target}`]));
+  fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'avi-demo', private: true, dependencies }, null, 2));
 }
 
 /**
@@ -111,7 +115,7 @@ async function main() {
     console.error('avi: the package is not built; run `npm install` (or `npm run build`) first');
     process.exit(1);
   }
-  installPackage();
+  installPackages();
   const external = process.env.MQTT_URL;
   const broker = external ? brokerFromEnv(external) : await startBroker();
   deployDemoFlow(broker.url);
@@ -119,6 +123,7 @@ async function main() {
 
   const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--port', port], { stdio: 'inherit' });
   console.log(`avi: Node-RED starting at http://127.0.0.1:${port} (user directory ${path.relative(process.cwd(), userDir) || '.'}); Ctrl-C stops it`);
+  console.log(`avi: the line dashboard at http://127.0.0.1:${port}/dashboard`);
 
   let stopping = false;
   const stop = () => {

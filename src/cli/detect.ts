@@ -1,7 +1,7 @@
 // `avi detect` and `avi classify`: check a model on images before wiring it into a flow.
 import { Classifier } from '../core/inference/classifier';
 import { Detector } from '../core/inference/detector';
-import { decodeImage, NORMALIZATIONS, type NormalizationName } from '../core/image/image';
+import { COLOUR_PROFILES, decodeImage, NORMALIZATIONS, type ColourProfile, type NormalizationName } from '../core/image/image';
 import { loadModel, type Model } from '../core/model/model';
 import { parse, UsageError, type Command } from './main';
 
@@ -11,6 +11,7 @@ const common = {
   json: { type: 'boolean', default: false },
   'input-size': { type: 'string' },
   normalization: { type: 'string' },
+  'colour-profile': { type: 'string' },
 } as const;
 
 function inputSize(value: unknown): { inputWidth?: number; inputHeight?: number } {
@@ -24,6 +25,12 @@ function normalization(value: unknown): NormalizationName | 'auto' {
   if (value === undefined) return 'auto';
   if (!(String(value) in NORMALIZATIONS)) throw new UsageError(`--normalization must be one of ${Object.keys(NORMALIZATIONS).join(', ')}`);
   return value as NormalizationName;
+}
+
+function colourProfile(value: unknown): ColourProfile {
+  if (value === undefined) return 'ignore';
+  if (!COLOUR_PROFILES.includes(value as ColourProfile)) throw new UsageError(`--colour-profile must be ${COLOUR_PROFILES.join(' or ')}, got "${value}"`);
+  return value as ColourProfile;
 }
 
 function numberOption(value: unknown, name: string, fallback: number): number {
@@ -40,6 +47,7 @@ async function withModel<T>(values: Record<string, unknown>, positionals: string
     labels: typeof values.labels === 'string' ? values.labels : undefined,
     ...inputSize(values['input-size']),
     normalization: normalization(values.normalization),
+    colourProfile: colourProfile(values['colour-profile']),
     warn: (text) => process.stderr.write(`avi: warning: ${text}\n`),
   });
   try {
@@ -49,7 +57,7 @@ async function withModel<T>(values: Record<string, unknown>, positionals: string
   }
 }
 
-const DETECT_USAGE = 'avi detect --model M.onnx [--labels FILE] [--conf 0.25] [--iou 0.45] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--json] IMAGE...';
+const DETECT_USAGE = 'avi detect --model M.onnx [--labels FILE] [--conf 0.25] [--iou 0.45] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--colour-profile ignore|apply] [--json] IMAGE...';
 
 export const detectCommand: Command = {
   summary: 'run a detector on images and print the boxes',
@@ -64,7 +72,7 @@ export const detectCommand: Command = {
       });
       const results = [];
       for (const image of positionals) {
-        const frame = await decodeImage(image);
+        const frame = await decodeImage(image, { colourProfile: model.options.colourProfile });
         const { detections } = await detector.detect(frame);
         results.push({
           image,
@@ -89,7 +97,7 @@ export const detectCommand: Command = {
   },
 };
 
-const CLASSIFY_USAGE = 'avi classify --model M.onnx [--labels FILE] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--json] IMAGE...';
+const CLASSIFY_USAGE = 'avi classify --model M.onnx [--labels FILE] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--colour-profile ignore|apply] [--json] IMAGE...';
 
 export const classifyCommand: Command = {
   summary: 'run a classifier on whole images and print the classes',
@@ -100,7 +108,7 @@ export const classifyCommand: Command = {
       const classifier = new Classifier(model);
       const results = [];
       for (const image of positionals) {
-        const frame = await decodeImage(image);
+        const frame = await decodeImage(image, { colourProfile: model.options.colourProfile });
         const [c] = (await classifier.classify([frame])).classifications;
         results.push({ image, width: frame.width, height: frame.height, class: c.class, confidence: c.confidence, scores: c.scores });
       }

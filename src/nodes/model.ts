@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DETECTOR_FORMATS } from '../core/inference/formats';
-import { NORMALIZATIONS, type NormalizationName } from '../core/image/image';
+import { COLOUR_PROFILES, NORMALIZATIONS, type ColourProfile, type NormalizationName } from '../core/image/image';
 import { sharedEngine, type ModelLease } from '../core/engine/engine';
 import { type ExecutionProvider, type ModelOptions } from '../core/model/model';
 import { errorMessage, num, resolveFilePath, statusBusy, statusError, userDirOf } from './common';
@@ -18,6 +18,7 @@ interface ModelNodeDef extends NodeDef {
   inputHeight: string;
   normalization: string;
   channelOrder: string;
+  colourProfile: string;
   format: string;
   watch: boolean;
 }
@@ -56,6 +57,8 @@ export default function (RED: NodeAPI): void {
       if (normalization !== 'auto' && !(normalization in NORMALIZATIONS)) throw new Error(`unknown normalisation "${normalization}"`);
       const format = (config.format || 'auto') as ModelOptions['format'];
       if (format !== 'auto' && !DETECTOR_FORMATS.includes(format as never)) throw new Error(`unknown output format "${format}"`);
+      const colourProfile = (config.colourProfile || 'ignore') as ColourProfile;
+      if (!COLOUR_PROFILES.includes(colourProfile)) throw new Error(`unknown colour profile setting "${colourProfile}"`);
       const width = num(config.inputWidth, 0);
       const height = num(config.inputHeight, 0);
       if ((width > 0) !== (height > 0)) throw new Error('input size needs both width and height (or neither, for auto)');
@@ -69,6 +72,7 @@ export default function (RED: NodeAPI): void {
         inputHeight: height || undefined,
         normalization,
         channelOrder: (config.channelOrder || 'auto') as ModelOptions['channelOrder'],
+        colourProfile,
         format,
       };
     };

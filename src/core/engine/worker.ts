@@ -4,7 +4,7 @@ import { parentPort } from 'node:worker_threads';
 import { Classifier } from '../inference/classifier';
 import { Detector, type DetectorOptions } from '../inference/detector';
 import { cropBox, validateCropOptions } from '../image/crop';
-import { decodeImage, type RgbImage } from '../image/image';
+import { decodeImage, type ColourProfile, type RgbImage } from '../image/image';
 import { loadModel, type Model } from '../model/model';
 import type { Crop, Detection } from '../types';
 import { asBuffer, sharedCopy } from './frame';
@@ -60,10 +60,10 @@ function detectorOf(loaded: Loaded, options: Omit<DetectorOptions, 'warn'>): { d
 }
 
 /** The frame a job works on; a frame decoded here goes back in shared memory so no later step decodes it again. */
-async function frameOf(source: FrameSource, maxPixels: number | undefined): Promise<{ frame: RgbImage; decoded?: DecodedFrame }> {
+async function frameOf(source: FrameSource, maxPixels: number | undefined, colourProfile?: ColourProfile): Promise<{ frame: RgbImage; decoded?: DecodedFrame }> {
   if ('frame' in source) return { frame: { width: source.frame.width, height: source.frame.height, data: asBuffer(source.frame.data) } };
   const input = 'path' in source ? source.path : asBuffer(source.encoded);
-  const image = await decodeImage(input, { maxPixels });
+  const image = await decodeImage(input, { maxPixels, colourProfile });
   const data = sharedCopy(image.data);
   const decoded: DecodedFrame = { width: image.width, height: image.height, data, format: image.format };
   if ('path' in source && image.encoded) decoded.encoded = sharedCopy(image.encoded);
@@ -121,7 +121,8 @@ async function run(key: string | undefined, request: JobRequest, startedAt: numb
     case 'detect': {
       const loaded = await modelOf(key);
       const { detector, warnings } = detectorOf(loaded, request.detector);
-      const { frame, decoded } = await frameOf(request.source, request.maxPixels);
+      // A frame is decoded as the model's training pipeline decoded it (avi-model's colour profile setting).
+      const { frame, decoded } = await frameOf(request.source, request.maxPixels, loaded.model.options.colourProfile);
       const decodeMs = performance.now() - t0;
       const result = await detector.detect(frame);
       return {
@@ -141,7 +142,7 @@ async function run(key: string | undefined, request: JobRequest, startedAt: numb
       if (Array.isArray(request.images)) {
         images = request.images.map((p: PixelsRef) => ({ width: p.width, height: p.height, data: asBuffer(p.data) }));
       } else {
-        const got = await frameOf(request.images, request.maxPixels);
+        const got = await frameOf(request.images, request.maxPixels, loaded.model.options.colourProfile);
         images = [got.frame];
         decoded = got.decoded;
       }

@@ -1,6 +1,7 @@
 // Decoding a frame once, and turning RGB pixels into a model's input tensor.
 import { promises as fs } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
+import { resizeBilinearInto } from './bilinear';
 import { bmpSize, decodeBmp, isBmp } from './bmp';
 import type { FrameImage } from '../types';
 
@@ -14,9 +15,26 @@ export interface RgbImage {
   data: Buffer;
 }
 
+/**
+ * What to do with an ICC colour profile embedded in an image. 'ignore' (the default) keeps the pixel values as
+ * stored, as OpenCV and PIL decode them, and so Ultralytics, Roboflow and most training pipelines: the model
+ * sees what it was trained on. 'apply' converts them to sRGB through the profile, as a colour-managed viewer
+ * shows them, for a model trained on pixels decoded that way.
+ */
+export type ColourProfile = 'ignore' | 'apply';
+export const COLOUR_PROFILES: readonly ColourProfile[] = ['ignore', 'apply'];
+
 export interface DecodeOptions {
   maxPixels?: number;
+  colourProfile?: ColourProfile;
 }
+
+/**
+ * Formats whose EXIF orientation is applied, as Ultralytics' imread applies it: cv2.imdecode turns JPEG and PNG
+ * upright, reads WebP as stored, and TIFF goes through cv2.imdecodemulti unrotated; HEIF/AVIF go through PIL with
+ * EXIF transposition.
+ */
+const ORIENTED_FORMATS = new Set(['jpeg', 'png', 'heif']);
 
 /**
  * Decodes an encoded image (Buffer) or an image file (path) to RGB, once.
@@ -24,6 +42,8 @@ export interface DecodeOptions {
  */
 export async function decodeImage(input: Buffer | string, options: DecodeOptions = {}): Promise<FrameImage> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const colourProfile = options.colourProfile ?? 'ignore';
+  if (!COLOUR_PROFILES.includes(colourProfile)) throw new Error(`colour profile must be ${COLOUR_PROFILES.join(' or ')}, got ${JSON.stringify(colourProfile)}`);
   let encoded: Buffer;
   let path: string | undefined;
   if (typeof input === 'string') {
@@ -62,8 +82,9 @@ export async function decodeImage(input: Buffer | string, options: DecodeOptions
   }
   refuseHuge(meta.width ?? 0, meta.height ?? 0, maxPixels);
   try {
-    const { data, info } = await sharp(encoded, { limitInputPixels: maxPixels })
-      .rotate() // apply EXIF orientation, so boxes match what a viewer shows
+    let pipeline = sharp(encoded, { limitInputPixels: maxPixels, ignoreIcc: colourProfile === 'ignore' });
+    if (ORIENTED_FORMATS.has(meta.format ?? '')) pipeline = pipeline.rotate();
+    const { data, info } = await pipeline
       .removeAlpha()
       .toColourspace('srgb')
       .raw()
@@ -75,7 +96,7 @@ export async function decodeImage(input: Buffer | string, options: DecodeOptions
   }
 }
 
-/** An image file's width and height as decodeImage gives them (after EXIF orientation), from its header only. */
+/** An image file's width and height as decodeImage gives them (EXIF orientation as it applies it), from its header only. */
 export async function imageSize(file: string): Promise<{ width: number; height: number }> {
   try {
     const handle = await fs.open(file, 'r');
@@ -86,7 +107,7 @@ export async function imageSize(file: string): Promise<{ width: number; height: 
       await handle.close();
     }
     const meta = await sharp(file).metadata();
-    return { width: meta.autoOrient.width, height: meta.autoOrient.height };
+    return ORIENTED_FORMATS.has(meta.format) ? meta.autoOrient : { width: meta.width, height: meta.height };
   } catch (err) {
     throw new Error(`image ${file}: ${(err as Error).message}`);
   }
@@ -132,6 +153,13 @@ function sharpReason(err: unknown): string {
 
 export type ResizeMode = 'letterbox' | 'stretch';
 
+/**
+ * How pixels are resampled. 'bilinear': OpenCV's cv2.resize INTER_LINEAR (the 4 nearest pixels), as Ultralytics,
+ * YOLOv5 and YOLOX resize. 'antialias': a linear filter as wide as the scale, as PIL and torchvision
+ * (antialias=True) resize, so a large reduction averages every source pixel.
+ */
+export type ResizeFilter = 'bilinear' | 'antialias';
+
 /** How model-input pixels map back to the original: original = (input - pad) / scale. */
 export interface ResizeTransform {
   scaleX: number;
@@ -156,9 +184,11 @@ export async function resizeForModel(
   mode: ResizeMode,
   padValue = 114,
   align: 'center' | 'top-left' = 'center',
+  filter: ResizeFilter = 'antialias',
 ): Promise<ResizeResult> {
   // Already the model's size: either mode would give the same pixels back, so skip sharp's round trip.
   if (source.width === width && source.height === height) return { image: source, transform: { scaleX: 1, scaleY: 1, padX: 0, padY: 0 } };
+  if (filter === 'bilinear') return resizeBilinear(source, width, height, mode, padValue, align);
   const input = sharp(source.data, { raw: { width: source.width, height: source.height, channels: 3 } });
   if (mode === 'stretch') {
     const data = await input.resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
@@ -185,6 +215,29 @@ export async function resizeForModel(
     image: { width, height, data },
     transform: { scaleX: newWidth / source.width, scaleY: newHeight / source.height, padX: padLeft, padY: padTop },
   };
+}
+
+/** resizeForModel with OpenCV's INTER_LINEAR and Ultralytics' LetterBox arithmetic (pads round(d / 2 -+ 0.1)). */
+function resizeBilinear(source: RgbImage, width: number, height: number, mode: ResizeMode, padValue: number, align: 'center' | 'top-left'): ResizeResult {
+  let [newWidth, newHeight, padLeft, padTop] = [width, height, 0, 0];
+  if (mode === 'letterbox') {
+    const scale = Math.min(width / source.width, height / source.height);
+    newWidth = Math.max(1, roundHalfEven(source.width * scale));
+    newHeight = Math.max(1, roundHalfEven(source.height * scale));
+    if (align === 'center') [padLeft, padTop] = [Math.floor((width - newWidth) / 2), Math.floor((height - newHeight) / 2)];
+  }
+  const data = Buffer.alloc(width * height * 3, padValue);
+  resizeBilinearInto(source, newWidth, newHeight, data, width, padLeft, padTop);
+  return {
+    image: { width, height, data },
+    transform: { scaleX: newWidth / source.width, scaleY: newHeight / source.height, padX: padLeft, padY: padTop },
+  };
+}
+
+/** Python's round(): halves go to the even neighbour. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** Per-channel normalisation: value = (pixel * scale - mean) / std, pixel in 0..255. */

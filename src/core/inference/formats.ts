@@ -1,6 +1,6 @@
 // Detector output layouts: recognising them from a model's tensors and metadata, and decoding them to candidates.
 import type { Candidate } from './nms';
-import type { NormalizationName, ResizeMode } from '../image/image';
+import type { NormalizationName, ResizeFilter, ResizeMode } from '../image/image';
 
 export const DETECTOR_FORMATS = ['yolov8', 'yolo-end2end', 'yolov5', 'yolox', 'rf-detr', 'detr-deploy', 'ssd'] as const;
 export type DetectorFormat = (typeof DETECTOR_FORMATS)[number];
@@ -34,21 +34,23 @@ export interface Preprocess {
   align: 'center' | 'top-left';
   normalization: NormalizationName;
   bgr: boolean;
+  filter: ResizeFilter;
 }
 
-const ULTRALYTICS: Preprocess = { resize: 'letterbox', padValue: 114, align: 'center', normalization: 'unit', bgr: false };
+// Ultralytics, YOLOv5 and YOLOX resize with cv2.resize INTER_LINEAR; DETR-family and SSD pipelines with PIL or torchvision.
+const ULTRALYTICS: Preprocess = { resize: 'letterbox', padValue: 114, align: 'center', normalization: 'unit', bgr: false, filter: 'bilinear' };
 
 export const FORMAT_PREPROCESS: Record<DetectorFormat, Preprocess> = {
   yolov8: ULTRALYTICS,
   'yolo-end2end': ULTRALYTICS,
   yolov5: ULTRALYTICS,
   // YOLOX's own preprocessing: top-left letterbox with 114, BGR, 0..255 without scaling.
-  yolox: { resize: 'letterbox', padValue: 114, align: 'top-left', normalization: 'raw', bgr: true },
+  yolox: { resize: 'letterbox', padValue: 114, align: 'top-left', normalization: 'raw', bgr: true, filter: 'bilinear' },
   // RF-DETR resizes to a square without keeping the aspect ratio and normalises with ImageNet statistics.
-  'rf-detr': { resize: 'stretch', padValue: 0, align: 'center', normalization: 'imagenet', bgr: false },
+  'rf-detr': { resize: 'stretch', padValue: 0, align: 'center', normalization: 'imagenet', bgr: false, filter: 'antialias' },
   // DEIM / D-FINE deploy scripts paste the frame, aspect kept, on a black canvas, /255.
-  'detr-deploy': { resize: 'letterbox', padValue: 0, align: 'center', normalization: 'unit', bgr: false },
-  ssd: { resize: 'stretch', padValue: 0, align: 'center', normalization: 'unit', bgr: false },
+  'detr-deploy': { resize: 'letterbox', padValue: 0, align: 'center', normalization: 'unit', bgr: false, filter: 'antialias' },
+  ssd: { resize: 'stretch', padValue: 0, align: 'center', normalization: 'unit', bgr: false, filter: 'antialias' },
 };
 
 /** What the detector learned about a model's outputs at load time. */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readLabels } from '../evaluation/datasets';
 import { DETECTOR_FORMATS, dim, type DetectorFormat, type TensorSpec } from '../inference/formats';
-import type { NormalizationName, TensorLayout } from '../image/image';
+import type { ColourProfile, NormalizationName, TensorLayout } from '../image/image';
 import { readOnnxMetadata, type OnnxMetadata } from './onnx-metadata';
 import type { ModelInfo } from '../types';
 
@@ -25,6 +25,8 @@ export interface ModelOptions {
   inputHeight?: number;
   normalization?: NormalizationName | 'auto';
   channelOrder?: 'auto' | 'rgb' | 'bgr';
+  /** How frames that this model's node decodes treat an embedded ICC profile (decodeImage); default 'ignore'. */
+  colourProfile?: ColourProfile;
   /** Detector output layout; auto-detected when absent or 'auto'. */
   format?: DetectorFormat | 'auto';
   /** Where warnings go (CPU fallback, class-count mismatch). */
