@@ -67,7 +67,7 @@ describe('21 CFR Part 11', function () {
     expect(csv[2]).to.contain('Alice Adams,2026-12-01T10:00:00.000Z,');
   });
 
-  it('11.70 signature/record linking: a signature copied onto another record's decision is found by verify', async () => {
+  it('11.70 signature/record linking: a signature copied onto the decision of another record is found by verify', async () => {
     const file = path.join(tmp.dir, 'link.sqlite');
     const store = SqliteStore.open(file);
     const [v1, v2] = await store.append(CHAIN, [verdict('P3'), verdict('P4')]);
