@@ -1,8 +1,7 @@
 // Drawing and encoding cost of avi-visualizer, per frame size: `node dist/bench/visualizer.js [runs]`.
 // Reports medians; compare them with the raw session.run time of the model in the same flow.
-import { annotate } from '../src/core/drawing/draw';
+import { annotate, encodeAnnotated } from '../src/core/drawing/draw';
 import type { Detection, Verdict, VerdictResult } from '../src/core/types';
-import { encodeAnnotated } from '../src/nodes/visualizer';
 
 const SIZES: Array<[number, number]> = [
   [640, 480],

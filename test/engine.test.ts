@@ -156,7 +156,12 @@ describe('inference engine', function () {
     };
     let first: number[] = [];
     for (let deploy = 0; deploy < 50; deploy++) {
-      if (deploy > 0) await helper.setFlows(flow, 'full');
+      if (deploy > 0) {
+        // A full deploy, as the editor's Deploy button does (helper.setFlows gives the restart only 300 ms).
+        const before = helper.getNode('detector');
+        await helper._redNodes.setFlows(flow, {}, 'full');
+        await until(() => helper.getNode('detector') && helper.getNode('detector') !== before, `deploy ${deploy}`);
+      }
       listen(flow);
       helper.getNode('detector').receive({ payload: frame, deploy });
       await until(() => arrivals.some((a) => a.msg.deploy === deploy), `the frame of deploy ${deploy}`);

@@ -2,12 +2,13 @@
 // with a small preview under the node in the editor.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import sharp from 'sharp';
-import { annotate, type AnnotateOptions, type Raster } from '../core/drawing/draw';
+import { type AnnotateOptions, type OutputFormat, type Raster } from '../core/drawing/draw';
+import { sharedEngine } from '../core/engine/engine';
+import { asBuffer } from '../core/engine/frame';
 import { describe } from '../core/image/image';
 import type { Detection, Verdict } from '../core/types';
-import { errorMessage, frameOf, onInput, plural, setPath, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
+import { engineConcurrency, errorMessage, frameSourceOf, keepFrame, onInput, plural, setPath, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
 
-export type OutputFormat = 'jpeg' | 'png';
 
 interface VisualizerNodeDef extends NodeDef {
   format: OutputFormat;
@@ -66,13 +67,6 @@ function detectionsOf(msg: Msg): Detection[] {
   const detections = msg.detections ?? [];
   if (!Array.isArray(detections)) throw new Error(`msg.detections must be an array of detections, got ${describe(detections)}`);
   return detections;
-}
-
-/** The annotated frame as the node sends it. */
-export function encodeAnnotated(raw: Buffer, width: number, height: number, format: OutputFormat, quality: number): Promise<Buffer> {
-  const image = sharp(raw, { raw: { width, height, channels: 3 } });
-  // 4:4:4 keeps thin coloured lines and label backgrounds in their colours; 4:2:0 would smear them into the frame.
-  return (format === 'png' ? image.png() : image.jpeg({ quality, chromaSubsampling: '4:4:4' })).toBuffer();
 }
 
 /**
@@ -149,21 +143,27 @@ export default function (RED: NodeAPI): void {
         )
       : undefined;
 
-    onInput(node, async (msg, send) => {
-      const { draw, property, format, quality } = settings.get();
-      const started = performance.now();
-      const frame = await frameOf(msg, { userDir: userDirOf(RED), strictImage: true });
-      const detections = detectionsOf(msg);
-      const verdict: Verdict | undefined = msg.verdict ?? undefined;
-      const raw = annotate(frame, detections, verdict, draw);
-      setPath(msg, property, await encodeAnnotated(raw, frame.width, frame.height, format, quality));
-      const ms = Math.round(performance.now() - started);
+    onInput(
+      node,
+      async (msg, send) => {
+        const { draw, property, format, quality } = settings.get();
+        const started = performance.now();
+        const source = frameSourceOf(msg, { userDir: userDirOf(RED), strictImage: true });
+        const detections = detectionsOf(msg);
+        const verdict: Verdict | undefined = msg.verdict ?? undefined;
+        // Drawing and encoding a frame take milliseconds a megapixel: a worker does them.
+        const result = await sharedEngine().run({ op: 'annotate', source, detections, verdict, draw, format, quality }, msg._msgid);
+        const frame = keepFrame(msg, source, result.frame);
+        setPath(msg, property, asBuffer(result.encoded!));
+        const ms = Math.round(performance.now() - started);
 
-      const units = plural(detections.length, 'unit');
-      statusVerdict(node, verdict?.result, verdict ? `${units} · ${verdict.result} · ${ms} ms` : `${units} · ${ms} ms`);
-      send(msg);
-      preview?.offer({ width: frame.width, height: frame.height, data: raw });
-    });
+        const units = plural(detections.length, 'unit');
+        statusVerdict(node, verdict?.result, verdict ? `${units} · ${verdict.result} · ${ms} ms` : `${units} · ${ms} ms`);
+        send(msg);
+        preview?.offer({ width: frame.width, height: frame.height, data: asBuffer(result.annotated!) });
+      },
+      { concurrency: engineConcurrency },
+    );
 
     node.on('close', () => {
       preview?.close();

@@ -1,11 +1,21 @@
 // Drawing on raw interleaved RGB: boxes, labels and a verdict banner, with the embedded bitmap font.
 // Everything writes straight into one copy of the frame, so annotating costs a few milliseconds beside inference.
+import sharp from 'sharp';
 import { CHAR_ADVANCE, GLYPH_HEIGHT, GLYPH_WIDTH, LINE_ADVANCE, glyphRows, textSize } from './font';
 import { isFrameImage } from '../image/image';
 import type { Box, Detection, FrameImage, Verdict, VerdictResult } from '../types';
 
 export type Rgb = readonly [number, number, number];
 export type Raster = Pick<FrameImage, 'width' | 'height' | 'data'>;
+
+export type OutputFormat = 'jpeg' | 'png';
+
+/** The annotated frame as the visualizer sends it. */
+export function encodeAnnotated(raw: Buffer, width: number, height: number, format: OutputFormat, quality: number): Promise<Buffer> {
+  const image = sharp(raw, { raw: { width, height, channels: 3 } });
+  // 4:4:4 keeps thin coloured lines and label backgrounds in their colours; 4:2:0 would smear them into the frame.
+  return (format === 'png' ? image.png() : image.jpeg({ quality, chromaSubsampling: '4:4:4' })).toBuffer();
+}
 
 export const VERDICT_COLOURS: Record<VerdictResult, Rgb> = {
   PASS: [0, 200, 83],

@@ -3,7 +3,8 @@ import type { ClassifierOptions } from '../inference/classifier';
 import type { DetectorOptions, DetectTimings } from '../inference/detector';
 import type { CropOptions } from '../image/crop';
 import type { ModelOptions, ModelTask } from '../model/model';
-import type { Classification, Crop, Detection, ModelInfo } from '../types';
+import type { AnnotateOptions, OutputFormat } from '../drawing/draw';
+import type { Classification, Crop, Detection, ModelInfo, Verdict } from '../types';
 
 /** Pixels as they cross threads: a view onto shared memory (no copy) or, for frames made elsewhere, a copy. */
 export interface PixelsRef {
@@ -22,7 +23,8 @@ export type JobRequest =
   | { op: 'detect'; source: FrameSource; maxPixels?: number; detector: Omit<DetectorOptions, 'warn'> }
   | { op: 'classify'; images: PixelsRef[] | FrameSource; maxPixels?: number; classifier: ClassifierOptions }
   | { op: 'crop'; source: FrameSource; maxPixels?: number; detections: Detection[]; crop: CropOptions }
-  | { op: 'describe'; kind: 'detector'; detector: Omit<DetectorOptions, 'warn'> };
+  | { op: 'describe'; kind: 'detector'; detector: Omit<DetectorOptions, 'warn'> }
+  | { op: 'annotate'; source: FrameSource; maxPixels?: number; detections: Detection[]; verdict?: Verdict; draw: AnnotateOptions; format: OutputFormat; quality: number };
 
 export type ToWorker =
   | { type: 'load'; key: string; file: string; options: SessionOptions }
@@ -49,6 +51,9 @@ export interface JobResult {
   /** Crops without their pixels; `cropPixels[i]` holds crop i's. */
   crops?: Array<Omit<Crop, 'data'>>;
   cropPixels?: Uint8Array[];
+  /** annotate: the drawn frame, raw RGB in shared memory, and encoded as asked. */
+  annotated?: Uint8Array;
+  encoded?: Uint8Array;
   /** The model that did the work, as loaded in the worker: the exact file, by hash. */
   model?: Omit<ModelInfo, 'classNames'>;
   timings: StageTimings;

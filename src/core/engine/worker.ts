@@ -3,6 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import { Classifier } from '../inference/classifier';
 import { Detector, type DetectorOptions } from '../inference/detector';
+import { annotate, encodeAnnotated } from '../drawing/draw';
 import { cropBox, validateCropOptions } from '../image/crop';
 import { decodeImage, type ColourProfile, type RgbImage } from '../image/image';
 import { loadModel, type Model } from '../model/model';
@@ -114,6 +115,13 @@ async function run(key: string | undefined, request: JobRequest, startedAt: numb
       timings.preprocessMs = performance.now() - t0;
       return { frame: decoded, crops, cropPixels: pixels, timings };
     }
+    case 'annotate': {
+      const { frame, decoded } = await frameOf(request.source, request.maxPixels);
+      const t1 = performance.now();
+      const raw = sharedCopy(annotate(frame, request.detections, request.verdict, request.draw));
+      const encoded = await encodeAnnotated(raw, frame.width, frame.height, request.format, request.quality);
+      return { frame: decoded, annotated: raw, encoded, timings: { ...timings, preprocessMs: t1 - t0, postprocessMs: performance.now() - t1 } };
+    }
     case 'describe': {
       const { detector } = detectorOf(await modelOf(key), request.detector);
       return { format: detector.format, model: provenanceOf(detector.model), timings };
@@ -159,6 +167,12 @@ async function run(key: string | undefined, request: JobRequest, startedAt: numb
   }
 }
 
+/** A result buffer that is this job's alone can move to Node-RED's thread instead of being copied. */
+function transferable(bytes: Uint8Array | undefined): ArrayBuffer[] {
+  if (!bytes || !(bytes.buffer instanceof ArrayBuffer) || bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) return [];
+  return [bytes.buffer];
+}
+
 function provenanceOf(model: Model): JobResult['model'] {
   const { classNames: _names, ...info } = model.info;
   return info;
@@ -184,7 +198,7 @@ port.on('message', (message: ToWorker) => {
       start
         .then(() => run(key, request, startedAt))
         .then(
-          (result) => post({ type: 'result', id, ok: true, result }),
+          (result) => post({ type: 'result', id, ok: true, result }, transferable(result.encoded)),
           (err) => post({ type: 'result', id, ok: false, error: messageOf(err) }),
         );
       break;
