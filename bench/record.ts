@@ -43,7 +43,7 @@ function pipeline(withRecord: boolean, folder: string): any[] {
   ];
 }
 
-async function run(flow: any[], entry: string, messages: () => any[]): Promise<{ seconds: number; received: any[] }> {
+async function run(flow: any[], entry: string, messages: () => any[]): Promise<{ seconds: number; received: any[]; mainBusy: number }> {
   await helper.load(nodes, flow);
   const received: any[] = [];
   helper.getNode('out').on('input', (m: any) => received.push(m));
@@ -52,6 +52,7 @@ async function run(flow: any[], entry: string, messages: () => any[]): Promise<{
   while (received.length < 1) await new Promise((r) => setTimeout(r, 5));
   received.length = 0;
   const batch = messages();
+  const elu = performance.eventLoopUtilization();
   const started = performance.now();
   // Sent in waves the nodes' queues take (each avi node queues at most 16 waiting messages).
   for (let i = 0; i < batch.length; i++) {
@@ -60,8 +61,10 @@ async function run(flow: any[], entry: string, messages: () => any[]): Promise<{
   }
   while (received.length < batch.length) await new Promise((r) => setTimeout(r, 1));
   const seconds = (performance.now() - started) / 1000;
+  // How busy Node-RED's thread was: everything on it, the test harness's sending included.
+  const mainBusy = performance.eventLoopUtilization(elu).utilization;
   await helper.unload();
-  return { seconds, received };
+  return { seconds, received, mainBusy };
 }
 
 async function rawDetectorMs(): Promise<number> {
@@ -106,6 +109,7 @@ async function main(): Promise<void> {
     line('demo pipeline without avi-record', `${(frames / without.seconds).toFixed(1)} frames/s`);
     line('demo pipeline with avi-record (SQLite)', `${(frames / withRecord.seconds).toFixed(1)} frames/s (${((100 * without.seconds) / withRecord.seconds).toFixed(0)} % of the speed without)`);
     line('avi-record alone (demo verdicts, SQLite)', `${(records / alone.seconds).toFixed(0)} records/s over ${records} records`);
+    line("  Node-RED's thread busy per record (at most)", `${((alone.mainBusy * alone.seconds * 1000) / records).toFixed(3)} ms (the rest runs in the record writer's worker)`);
     line('record on disk per frame (SQLite, checkpointed)', `${(dbBytes / rows.n).toFixed(0)} bytes (JSON body ${(rows.body / rows.n).toFixed(0)} bytes)`);
     line('frame kept per frame (JPEG as it came)', `${jpegBytes.toFixed(0)} bytes (the same frame twice is kept once)`);
     line('pipeline folder after the run', `${folderBytes(path.join(dir, 'pipeline'))} bytes for ${frames} frames, ${FRAMES.length} distinct`);

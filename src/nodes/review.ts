@@ -118,7 +118,8 @@ export default function (RED: NodeAPI): void {
       if (!recorder) return fail(new Error(storeNode?.configError ?? 'no avi-audit-store selected: open the node and choose one'));
       const record = msg.record;
       if (!record?.id || !record.body) return fail(new Error('no msg.record: wire avi-review after avi-record, so each unit under review has its machine verdict on record'));
-      const { classes, goodClasses } = reviewClasses(msg.verdict as Verdict, extraClasses);
+      // The recorded body has the units and the rules in force: the classes a reviewer may choose come from it.
+      const { classes, goodClasses } = reviewClasses(record.body as Verdict, extraClasses);
       recorder
         .store('queueAdd', { recordId: record.id, chain: record.chain, seq: record.seq ?? 0, hash: record.hash ?? '', queued: new Date().toISOString(), verdict: record.body, classes, goodClasses })
         .then(() => recorder.store('queuePending'))

@@ -67,6 +67,6 @@ export function verdictBody(verdict: Verdict, detections: Detection[] | undefine
 /** The classes a reviewer may choose for a frame's units: the good classes, the rules' classes and those seen. */
 export function reviewClasses(verdict: Verdict, extra: string[] = []): { classes: string[]; goodClasses: string[] } {
   const goodClasses = verdict.rules?.goodClasses?.length ? verdict.rules.goodClasses : ['good'];
-  const classes = new Set<string>([...goodClasses, ...(verdict.rules?.classRules ?? []).map((r) => r.class), ...verdict.units.map((u) => u.class), ...extra]);
+  const classes = new Set<string>([...goodClasses, ...(verdict.rules?.classRules ?? []).map((r) => r.class), ...(verdict.units ?? []).map((u) => u.class), ...extra]);
   return { classes: [...classes].filter(Boolean), goodClasses };
 }
