@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes the example frames the demo flows read (examples/images/line-000N.jpg) and their ground
+// Writes the example frames the demo flows read (example-images/line-000N.jpg) and their ground
 // truth (labels.json), from a fixed seed. Run after a build: `npm run build && node scripts/make-example-images.js`.
 'use strict';
 const fs = require('node:fs');
@@ -10,7 +10,7 @@ const SEED = 2024;
 const COUNT = 6;
 /** The first frames show defects; the rest are clean, so that the demo shows a pass as well as rejects. */
 const DEFECT_FRAMES = 4;
-const OUT = path.join(__dirname, '..', 'examples', 'images');
+const OUT = path.join(__dirname, '..', 'example-images');
 
 /** A frame shows the demo well when most units are good but two or more kinds of defect are there. */
 function isShowcase(frame) {

@@ -56,7 +56,7 @@ flow({
   onceDelay: '1',
   topic: '',
   x: 140,
-  y: 120,
+  y: 140,
   wires: [[id('camera')]],
 });
 const pipe = [
@@ -66,7 +66,7 @@ const pipe = [
   ['d1replace0000001', 'replace', 1110, [id('router')]],
 ];
 for (const [old, name, x, wires] of pipe) {
-  flow({ ...byId[old], id: id(name), z: TAB, x, y: 120, wires: [wires] });
+  flow({ ...byId[old], id: id(name), z: TAB, x, y: 140, wires: [wires] });
 }
 for (const old of ['d1detmodel000001', 'd1clsmodel000001']) {
   add({ ...byId[old], id: id(old.slice(2, 8)) });
@@ -79,13 +79,13 @@ flow({
   id: id('router'),
   z: TAB,
   x: 1300,
-  y: 120,
+  y: 140,
   wires: [routed, routed, routed],
 });
-flow({ ...byId.d1verdict0000001, id: id('verdict'), z: TAB, x: 1510, y: 60, wires: [[id('mqtt')]] });
-flow({ ...byId.d1mqtt0000000001, id: id('mqtt'), z: TAB, x: 1710, y: 60, broker: 'd1broker00000001' });
+flow({ ...byId.d1verdict0000001, id: id('verdict'), z: TAB, x: 1510, y: 80, wires: [[id('mqtt')]] });
+flow({ ...byId.d1mqtt0000000001, id: id('mqtt'), z: TAB, x: 1710, y: 80, broker: 'd1broker00000001' });
 add({ ...byId.d1broker00000001 });
-flow({ ...byId.d1visualizer0001, id: id('visualizer'), z: TAB, x: 1510, y: 120, wires: [[id('frameprev'), id('onlyfail')]] });
+flow({ ...byId.d1visualizer0001, id: id('visualizer'), z: TAB, x: 1510, y: 140, wires: [[id('frameprev'), id('onlyfail')]] });
 flow({
   id: id('catch'),
   type: 'catch',
@@ -93,7 +93,7 @@ flow({
   scope: [id('detector'), id('crop'), id('classifier'), id('replace'), id('router'), id('visualizer')],
   uncaught: false,
   x: 160,
-  y: 200,
+  y: 260,
   wires: [[id('counters')]],
 });
 
@@ -183,8 +183,8 @@ function fn(key, name, file, x, y, wires) {
   return flow({ id: id(key), type: 'function', name, func: read(file), outputs: wires.length, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x, y, wires });
 }
 
-flow({ id: id('frameprev'), type: 'avi-frame-preview', name: 'latest frame, 960 px, 2/s', property: 'payload', width: 960, quality: 70, rate: 2, x: 1730, y: 120, wires: [[id('tframe')]] });
-template('tframe', 'gframe', 'frame.vue', 1950, 120, [], 'frame and verdict');
+flow({ id: id('frameprev'), type: 'avi-frame-preview', name: 'latest frame, 960 px, 2/s', property: 'payload', width: 960, quality: 70, rate: 2, x: 1730, y: 140, wires: [[id('tframe')]] });
+template('tframe', 'gframe', 'frame.vue', 1950, 140, [], 'frame and verdict');
 flow({
   id: id('onlyfail'),
   type: 'switch',
@@ -195,35 +195,35 @@ flow({
   checkall: 'true',
   repair: false,
   outputs: 1,
-  x: 1510,
-  y: 340,
+  x: 1950,
+  y: 200,
   wires: [[id('rejectprev')]],
 });
-flow({ id: id('rejectprev'), type: 'avi-frame-preview', name: 'rejects, 640 px, 1/s', property: 'payload', width: 640, quality: 70, rate: 1, x: 1730, y: 340, wires: [[id('rejects')]] });
-fn('rejects', 'last 6 rejects', 'rejects.js', 1950, 340, [[id('trejects')]]);
-template('trejects', 'grejects', 'rejects.vue', 2150, 340, [], 'reject thumbnails');
+flow({ id: id('rejectprev'), type: 'avi-frame-preview', name: 'rejects, 640 px, 1 in 2 s', property: 'payload', width: 640, quality: 70, rate: 0.5, x: 2170, y: 200, wires: [[id('rejects')]] });
+fn('rejects', 'last 6 rejects', 'rejects.js', 2390, 200, [[id('trejects')]]);
+template('trejects', 'grejects', 'rejects.vue', 2590, 200, [], 'reject thumbnails');
 
-fn('counters', 'shift counters and health', 'counters.js', 560, 260, [[id('tshift'), id('thealth')]]);
-template('tshift', 'gshift', 'shift.vue', 800, 240, [id('counters')], 'shift counts');
-template('thealth', 'ghealth', 'health.vue', 800, 290, [], 'models, rules, health');
+fn('counters', 'shift counters and health', 'counters.js', 560, 300, [[id('tshift'), id('thealth')]]);
+template('tshift', 'gshift', 'shift.vue', 820, 280, [id('counters')], 'shift counts');
+template('thealth', 'ghealth', 'health.vue', 820, 330, [], 'models, rules, health');
 
 flow({
   ...JSON.parse(read('spc.json')),
   id: id('spc'),
   z: TAB,
   x: 1510,
-  y: 200,
+  y: 500,
   wires: [[id('history')], [id('capa')]],
 });
-fn('history', 'p-chart history', 'history.js', 1730, 180, [[id('tchart')]]);
-template('tchart', 'gchart', 'chart.vue', 1950, 180, [], 'p-chart');
-fn('capa', 'CAPA alerts and acks', 'capa.js', 1730, 240, [[id('tcapa')], [id('ackout'), id('ackdebug')]]);
-template('tcapa', 'gcapa', 'capa.vue', 1950, 240, [id('capa')], 'CAPA list');
-flow({ id: id('ackout'), type: 'mqtt out', name: 'acknowledgements', topic: 'avi/demo/capa/ack', qos: '1', retain: 'false', respTopic: '', contentType: 'application/json', userProps: '', correl: '', expiry: '', broker: 'd1broker00000001', x: 1990, y: 290, wires: [] });
-flow({ id: id('ackdebug'), type: 'debug', name: 'acknowledged', active: true, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.alert', statusType: 'msg', x: 1970, y: 250, wires: [] });
+fn('history', 'p-chart history', 'history.js', 1730, 480, [[id('tchart')]]);
+template('tchart', 'gchart', 'chart.vue', 1950, 480, [], 'p-chart');
+fn('capa', 'CAPA alerts and acks', 'capa.js', 1730, 540, [[id('tcapa')], [id('ackout'), id('ackdebug')]]);
+template('tcapa', 'gcapa', 'capa.vue', 1970, 540, [id('capa')], 'CAPA list');
+flow({ id: id('ackout'), type: 'mqtt out', name: 'acknowledgements', topic: 'avi/demo/capa/ack', qos: '1', retain: 'false', respTopic: '', contentType: 'application/json', userProps: '', correl: '', expiry: '', broker: 'd1broker00000001', x: 1990, y: 600, wires: [] });
+flow({ id: id('ackdebug'), type: 'debug', name: 'acknowledged', active: true, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.alert', statusType: 'msg', x: 1970, y: 640, wires: [] });
 
-fn('camera', 'demo camera (defect rate)', 'camera.js', 350, 120, [[id('detector'), id('counters')], [id('tdemo')]]);
-template('tdemo', 'gdemo', 'demo.vue', 140, 60, [id('camera')], 'demo defect rate');
+fn('camera', 'demo camera (defect rate)', 'camera.js', 350, 140, [[id('detector'), id('counters')], [id('tdemo')]]);
+template('tdemo', 'gdemo', 'demo.vue', 140, 80, [id('camera')], 'demo defect rate');
 
 fs.writeFileSync(path.join(root, 'examples/line-dashboard.json'), JSON.stringify(out, null, 4) + '\n');
 console.log('written', out.length, 'nodes');

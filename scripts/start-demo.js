@@ -13,6 +13,8 @@ const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
 const userDir = path.resolve(process.env.AVI_DEMO_DIR || path.join(root, '.demo', 'node-red'));
 const port = process.env.PORT || '1880';
+/** Where the editor listens: this machine only unless HOST says otherwise (the editor runs flows: guard it first). */
+const host = process.env.HOST || '127.0.0.1';
 const DEMO_FLOW = path.join(root, 'examples', 'line-dashboard.json');
 /** The operator screen's widgets, from this project's own devDependencies. */
 const DASHBOARD = '@flowfuse/node-red-dashboard';
@@ -121,9 +123,16 @@ async function main() {
   deployDemoFlow(broker.url);
   console.log(`avi: MQTT broker ${printable(broker.url)} (${external ? 'from MQTT_URL' : 'embedded'}); verdicts on topic ${VERDICT_TOPIC}`);
 
-  const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--port', port], { stdio: 'inherit' });
-  console.log(`avi: Node-RED starting at http://127.0.0.1:${port} (user directory ${path.relative(process.cwd(), userDir) || '.'}); Ctrl-C stops it`);
-  console.log(`avi: the line dashboard at http://127.0.0.1:${port}/dashboard`);
+  const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--port', port, '-D', `uiHost=${host}`], { stdio: 'inherit' });
+  const where = host.includes(':') ? `[${host}]` : host;
+  console.log(`avi: Node-RED starting at http://${where}:${port} (user directory ${path.relative(process.cwd(), userDir) || '.'}); Ctrl-C stops it`);
+  console.log(`avi: the line dashboard at http://${where}:${port}/dashboard`);
+  if (['127.0.0.1', 'localhost', '::1'].includes(host)) {
+    console.log(
+      `avi: the editor listens on this machine only. To open it to the network, first set adminAuth in ${path.join(userDir, 'settings.js')}\n` +
+        '     (https://nodered.org/docs/user-guide/runtime/securing-node-red), then start with HOST=0.0.0.0',
+    );
+  }
 
   let stopping = false;
   const stop = () => {

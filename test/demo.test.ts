@@ -2,6 +2,7 @@
 // the editor on PORT, and Ctrl-C (SIGINT to the whole process group, as a terminal sends it) stopping everything.
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
@@ -141,6 +142,19 @@ describe('npm start: the pill-line demo', function () {
     const response = await fetch(`http://127.0.0.1:${editorPort}/`);
     expect(response.status).to.equal(200);
     expect(await response.text()).to.include('Node-RED');
+  });
+
+  it('listens on 127.0.0.1 only, and says how to open the editor to the network with adminAuth', async function () {
+    const external = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal);
+    if (!external) this.skip(); // a machine with loopback only has nothing else to listen on
+    const reached = await fetch(`http://${external!.address}:${editorPort}/`).then(
+      () => true,
+      () => false,
+    );
+    expect(reached, `the editor answers on ${external!.address}`).to.equal(false);
+    expect(output).to.match(/listens on this machine only[\s\S]*adminAuth[\s\S]*HOST=0\.0\.0\.0/);
   });
 
   it('stops Node-RED and the broker on Ctrl-C, leaving no process behind', async () => {

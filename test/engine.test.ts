@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { sharedEngine } from '../src/core/engine/engine';
+import { InferenceEngine, sharedEngine } from '../src/core/engine/engine';
 import { busyDetector, colourClassifier, fixedOutputDetector, writeModel } from './support/onnx-builder';
 import { frameWith, tempDir } from './support/fixtures';
 
@@ -173,24 +173,31 @@ describe('inference engine', function () {
     expect(created()).to.deep.equal(first);
   });
 
-  it('swaps to a reloaded model between frames: no frame lost, none judged by a mix of the two', async function () {
+  it('swaps to a reloaded model between frames: no frame lost, none judged by a mix of the two, a broken file ignored', async function () {
     this.timeout(60000);
     const file = writeModel(path.join(tmp.dir, 'reloaded.onnx'), oneUnitDetector('tablet'));
     await start([model('m', file, { watch: true }), on({ id: 'detector', type: 'avi-detector', model: 'm', wires: [['out']] }), on({ id: 'out', type: 'helper' })]);
     await ready('detector');
+    const warnings: string[] = [];
+    helper.getNode('m').on('call:warn', (call: any) => warnings.push(String(call.args[0])));
     const detector = helper.getNode('detector');
     let sent = 0;
-    let replaced = false;
+    let step = 0;
     const capsules = () => arrivals.filter((a) => a.msg.detections?.[0]?.class === 'capsule').length;
-    // A steady stream, three frames in flight, until ten frames after the swap have come through.
+    const capsule = oneUnitDetector('capsule');
+    // A steady stream, three frames in flight. The file is first overwritten by half a model (a copy caught
+    // mid-write): the old model goes on judging. Then the whole new model: ten frames after it has taken over.
     while (capsules() < 10) {
       if (sent - arrivals.length < 3) detector.receive({ payload: frame, n: sent++ });
-      if (!replaced && arrivals.length >= 10) {
-        writeFileSync(file, oneUnitDetector('capsule'));
-        replaced = true;
+      if (step === 0 && arrivals.length >= 10) {
+        writeFileSync(file, capsule.subarray(0, capsule.length >> 1));
+        step = 1;
+      } else if (step === 1 && warnings.some((w) => /did not load/.test(w))) {
+        writeFileSync(file, capsule);
+        step = 2;
       }
       await new Promise((r) => setTimeout(r, 5));
-      if (sent > 5000) throw new Error('the reloaded model never judged a frame');
+      if (sent > 8000) throw new Error(`the reloaded model never judged a frame (step ${step}; warnings: ${warnings.join('; ')})`);
     }
     await until(() => arrivals.length === sent, 'the frames in flight');
     expect(arrivals.filter((a) => a.port === 'error')).to.deep.equal([]);
@@ -239,9 +246,29 @@ describe('inference engine', function () {
   });
 });
 
-describe('inference engine: Node-RED thread', function () {
+describe('inference engine: Node-RED thread and sessions', function () {
   const tmp = tempDir();
   after(tmp.cleanup);
+
+  it('frees a session no one holds once its grace period is over, and keeps it while someone does', async () => {
+    const engine = new InferenceEngine({ defaultWorkers: 1, graceMs: 50 });
+    try {
+      const file = writeModel(path.join(tmp.dir, 'held.onnx'), oneUnitDetector('tablet'));
+      const first = await engine.acquire(file, {});
+      const second = await engine.acquire(file, {});
+      expect(second.key).to.equal(first.key);
+      first.release();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(Object.keys(engine.stats().sessions)).to.deep.equal([second.key]);
+      expect(engine.stats().workers[0].models).to.deep.equal([second.key]);
+      second.release();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(engine.stats().sessions).to.deep.equal({});
+      expect(engine.stats().workers[0].models).to.deep.equal([]);
+    } finally {
+      await engine.shutdown();
+    }
+  });
 
   it('keeps ticking while a model runs', async function () {
     this.timeout(120000);

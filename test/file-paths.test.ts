@@ -13,7 +13,7 @@ const NODES = ['model', 'detector', 'visualizer'].map((n) => require(`../../node
 
 helper.init(require.resolve('node-red'));
 
-const EXAMPLE_FRAME = 'examples/images/line-0001.jpg';
+const EXAMPLE_FRAME = 'example-images/line-0001.jpg';
 
 describe('relative file paths', function () {
   const userDir = tempDir('avi-userdir-');

@@ -67,7 +67,7 @@ describe('avi-router and avi-class-replace in Node-RED', function () {
     const [[port, msg]] = await next(1);
     expect(port).to.equal('reject');
     expect(msg.verdict.reasons).to.deep.equal(['expected 10 units, found 9']);
-    expect((await status).args[0]).to.deep.equal({ fill: 'red', shape: 'ring', text: 'FAIL · 9 units · frames 0 pass / 1 fail / 0 review' });
+    expect((await status).args[0]).to.deep.equal({ fill: 'red', shape: 'ring', text: 'FAIL · units: 9 · 0/1/0' });
   });
 
   it('reports bad input on that message with a red status, and routes the next message as usual', async () => {
@@ -90,7 +90,7 @@ describe('avi-router and avi-class-replace in Node-RED', function () {
     router.receive({ detections: [det(0, 'good', 0.9)] });
     const [[port]] = await next(1);
     expect(port).to.equal('pass');
-    expect((await green).args[0]).to.deep.equal({ fill: 'green', shape: 'dot', text: 'PASS · 1 unit · frames 1 pass / 0 fail / 0 review' });
+    expect((await green).args[0]).to.deep.equal({ fill: 'green', shape: 'dot', text: 'PASS · units: 1 · 1/0/0' });
   });
 
   it('reports bad settings on every message instead of routing with them', async () => {

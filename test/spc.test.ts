@@ -183,7 +183,7 @@ describe('spc core: simulated streams', () => {
 
   it('states those figures in the docs and the help', () => {
     const docs = fs.readFileSync(path.join(ROOT, 'docs', 'spc.md'), 'utf8');
-    const help = fs.readFileSync(path.join(ROOT, 'nodes', 'avi-spc.html'), 'utf8');
+    const help = fs.readFileSync(path.join(ROOT, 'nodes', 'locales', 'en-US', 'avi-spc.html'), 'utf8');
     for (const figure of Object.values(STATED)) {
       expect(docs, `docs/spc.md states ${figure}`).to.include(String(figure));
       expect(help, `help states ${figure}`).to.include(String(figure));

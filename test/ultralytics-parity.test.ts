@@ -19,7 +19,7 @@ describe('parity with Ultralytics: the demo detector on the example frames', fun
   it('is the model and the frames the reference was computed on', () => {
     expect(sha256(readFileSync(model))).to.equal(reference.modelSha256, 'models/pill-detector.onnx changed: rerun training/ultralytics_reference.py');
     for (const image of reference.images) {
-      expect(sha256(readFileSync(path.join(REPO_ROOT, 'examples', 'images', image.image))), image.image).to.equal(image.sha256);
+      expect(sha256(readFileSync(path.join(REPO_ROOT, 'example-images', image.image))), image.image).to.equal(image.sha256);
     }
   });
 
@@ -27,7 +27,7 @@ describe('parity with Ultralytics: the demo detector on the example frames', fun
     const detect = await detectorFlow(model, { confidence: reference.conf, iou: reference.iou });
     let boxes = 0;
     for (const image of reference.images) {
-      const msg = await detect(path.join(REPO_ROOT, 'examples', 'images', image.image));
+      const msg = await detect(path.join(REPO_ROOT, 'example-images', image.image));
       expect(differences(image.detections, msg.detections as Detection[], reference.conf, 2), image.image).to.deep.equal([]);
       boxes += msg.detections.length;
     }
@@ -42,7 +42,7 @@ describe("avi-model's colour profile setting", function () {
   it('leaves an embedded profile unapplied by default and applies it when set, on the frame the detector decodes', async () => {
     const model = path.join(REPO_ROOT, 'models', 'pill-detector.onnx');
     // An example frame re-encoded as a PNG with a Display P3 profile, as a phone stores its photos.
-    const p3 = await sharp(path.join(REPO_ROOT, 'examples', 'images', 'line-0001.jpg')).withIccProfile('p3').png().toBuffer();
+    const p3 = await sharp(path.join(REPO_ROOT, 'example-images', 'line-0001.jpg')).withIccProfile('p3').png().toBuffer();
     const unapplied = await decodeImage(p3, { colourProfile: 'ignore' });
     const applied = await decodeImage(p3, { colourProfile: 'apply' });
     expect(unapplied.data.equals(applied.data), 'the profile must change the pixels').to.equal(false);
@@ -57,7 +57,7 @@ describe("avi-model's colour profile setting", function () {
   it('refuses an unknown value with a clear error on the message', async () => {
     const detect = await detectorFlow(path.join(REPO_ROOT, 'models', 'pill-detector.onnx'), {}, { colourProfile: 'srgb' });
     try {
-      await detect(path.join(REPO_ROOT, 'examples', 'images', 'line-0001.jpg'));
+      await detect(path.join(REPO_ROOT, 'example-images', 'line-0001.jpg'));
       expect.fail('an unknown colour profile setting must be an error');
     } catch (err) {
       expect(String((err as Error).message ?? err)).to.match(/unknown colour profile setting "srgb"/);

@@ -15,7 +15,7 @@ utils/ops.py scale_boxes), reimplemented in numpy so that no PyTorch is needed:
 Run (Python 3.11, from the repository root):
   python3 -m venv /tmp/ref-venv && /tmp/ref-venv/bin/pip install -r training/reference-requirements.txt
   /tmp/ref-venv/bin/python training/ultralytics_reference.py --model models/pill-detector.onnx \\
-      --conf 0.25 --iou 0.45 --out test/data/ultralytics-reference/pill-detector.json examples/images/line-000*.jpg
+      --conf 0.25 --iou 0.45 --out test/data/ultralytics-reference/pill-detector.json example-images/line-000*.jpg
 """
 
 import argparse

@@ -22,5 +22,5 @@ shown.units += FRAMES[frame][0];
 shown.defective += FRAMES[frame][1];
 context.set('shown', shown);
 node.status({ text: `${Math.round(rate * 100)} % defective · ${frame}` });
-// Looked up in the user dir, then in the package (examples/images moves with the package).
-return [{ payload: `examples/images/${frame}`, topic: 'line-1' }, null];
+// Looked up in the user dir, then in the package (example-images moves with the package).
+return [{ payload: `example-images/${frame}`, topic: 'line-1' }, null];

@@ -31,7 +31,11 @@ export interface Detection {
   detectorConfidence?: number;
 }
 
-/** A frame decoded once (by the first node that needs pixels) and kept on `msg.image`. */
+/**
+ * A frame decoded once (by the first node that needs pixels) and kept on `msg.image`. The avi nodes' frames
+ * keep their pixels in shared memory, shared by every copy of the message (a fan-out to several wires does not
+ * copy them): treat `data` as read-only, and make a new frame to change pixels.
+ */
 export interface FrameImage {
   width: number;
   height: number;

@@ -3,13 +3,16 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation, type ClassifierOptions } from '../core/inference/classifier';
 import type { Crop, Detection } from '../core/types';
-import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, plural, provenance, timingsOf, useModel, userDirOf } from './common';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, userDirOf } from './common';
+import { message } from './i18n';
 
 interface ClassifierNodeDef extends NodeDef {
   model: string;
   activation: string;
   topK: string;
-  resize: string;
+  resizeMode?: string;
+  /** resizeMode's earlier name, still read for older flows; the editor overwrites `resize` on every node. */
+  resize?: unknown;
   maxBatch: string;
   order: string;
 }
@@ -21,13 +24,13 @@ export default function (RED: NodeAPI): void {
     const options: ClassifierOptions = {
       activation: (config.activation || DEFAULTS.activation) as Activation,
       topK: num(config.topK, DEFAULTS.topK),
-      resize: config.resize === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
+      resize: (config.resizeMode || config.resize) === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
       maxBatch: num(config.maxBatch, DEFAULTS.maxBatch),
     };
     const classifier = useModel(node, modelConfigOf(RED, config.model), async (lease) => {
       const { task, dynamicBatch, info } = lease.model;
       if (task !== 'classify') throw new Error(`${info.name} is not a classifier: it needs one output [N,C]; use it in avi-detector`);
-      return `ready · ${info.classNames.length} classes${dynamicBatch ? ' · batched' : ''}`;
+      return message(RED, dynamicBatch ? 'avi-classifier.status.readyBatched' : 'avi-classifier.status.ready', { classes: info.classNames.length });
     });
 
     onInput(
@@ -48,11 +51,11 @@ export default function (RED: NodeAPI): void {
           msg.payload = result.classifications;
           msg.models = { ...(msg.models ?? {}), classifier: provenance(lease, result, 'classifier') };
           msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
-          text = `${plural(crops.length, 'crop')} · ${plural(result.runs!, 'run')}`;
+          text = message(RED, 'avi-classifier.status.crops', { count: crops.length, runs: result.runs! });
         } else {
           const source = frameSourceOf(msg, { userDir: userDirOf(RED) });
           const result = await lease.run({ op: 'classify', images: source, classifier: options }, msg._msgid);
-          keepFrame(msg, source, result.frame);
+          keepFrame(msg, source, result.frame, msg.payload);
           const classification = result.classifications![0];
           msg.classification = classification;
           // A crop sent on its own by avi-crop (split mode) carries its detection: classify that detection.
@@ -60,7 +63,7 @@ export default function (RED: NodeAPI): void {
           msg.payload = classification;
           msg.models = { ...(msg.models ?? {}), classifier: provenance(lease, result, 'classifier') };
           msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
-          text = `${classification.class} ${classification.confidence.toFixed(2)}`;
+          text = message(RED, 'avi-classifier.status.image', { class: classification.class, confidence: classification.confidence.toFixed(2) });
         }
         send(msg);
         return text;

@@ -26,7 +26,7 @@ export function statusWarn(node: Node, text: string): void {
   node.status({ fill: 'yellow', shape: 'ring', text });
 }
 export function statusError(node: Node, text: string): void {
-  node.status({ fill: 'red', shape: 'dot', text: shorten(text, 60) });
+  node.status({ fill: 'red', shape: 'dot', text: shorten(text, 40) }); // short beside its neighbours; the message carries the whole error
 }
 
 /** A frame verdict on a node's status. A FAIL frame is a normal outcome (red ring); errors get a red dot. */
@@ -277,6 +277,10 @@ export function resolveFilePath(file: string, userDir: string | undefined): stri
 export interface FrameOptions {
   /** Where the encoded image or file path is when msg.image is not set (default "payload"). */
   property?: string;
+  /** The encoded image or file path, when the node has read it itself (a typedInput: msg, flow, global, env). */
+  input?: unknown;
+  /** Where `input` was read from, for errors, e.g. "flow.frame" (default "msg." and property). */
+  source?: string;
   maxPixels?: number;
   /** The user directory that relative image paths are looked up in first (userDirOf(RED)). */
   userDir?: string;
@@ -297,12 +301,13 @@ export function frameSourceOf(msg: Msg, options: FrameOptions = {}): FrameSource
     throw new Error(`msg.image is not a decoded frame (width, height and width x height x 3 bytes of RGB in data), got ${describe(msg.image)}`);
   }
   const property = options.property ?? 'payload';
-  const input = getPath(msg, property);
+  const input = 'input' in options ? options.input : getPath(msg, property);
+  const where = options.source ?? `msg.${property}`;
   if (input === undefined || input === null || input === '') {
-    throw new Error(`no image on the message: msg.image is not set and msg.${property} is empty; send an encoded image (Buffer) or a file path`);
+    throw new Error(`no image on the message: msg.image is not set and ${where} is empty; send an encoded image (Buffer) or a file path`);
   }
   if (!Buffer.isBuffer(input) && typeof input !== 'string') {
-    throw new Error(`no image: expected msg.image (a decoded frame) or msg.${property} as an encoded image Buffer or a file path, got msg.${property} as ${describe(input)}`);
+    throw new Error(`no image: expected msg.image (a decoded frame) or ${where} as an encoded image Buffer or a file path, got ${where} as ${describe(input)}`);
   }
   if (typeof input === 'string') {
     if (input.trim() === '') throw new Error('image path is empty');
@@ -313,11 +318,14 @@ export function frameSourceOf(msg: Msg, options: FrameOptions = {}): FrameSource
   return { encoded: input.buffer.byteLength > 2 * input.length + 8192 ? Uint8Array.prototype.slice.call(input) : input };
 }
 
-/** Keeps a frame a worker decoded on msg.image, so that no later node decodes it again. */
-export function keepFrame(msg: Msg, source: FrameSource, decoded: DecodedFrame | undefined, property = 'payload'): FrameImage {
+/**
+ * Keeps a frame a worker decoded on msg.image, so that no later node decodes it again. `original` is the encoded
+ * image as the node read it (the worker may have taken source.encoded's bytes).
+ */
+export function keepFrame(msg: Msg, source: FrameSource, decoded: DecodedFrame | undefined, original: unknown): FrameImage {
   if (!decoded) return msg.image as FrameImage;
   const frame = new SharedFrame(decoded.width, decoded.height, asBuffer(decoded.data), {
-    encoded: 'encoded' in source ? (getPath(msg, property) as Buffer) : decoded.encoded && asBuffer(decoded.encoded),
+    encoded: 'encoded' in source ? (original as Buffer) : decoded.encoded && asBuffer(decoded.encoded),
     format: decoded.format,
     path: 'path' in source ? source.path : undefined,
   });
@@ -330,7 +338,7 @@ export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<Fra
   const source = frameSourceOf(msg, options);
   if ('frame' in source) return msg.image as FrameImage;
   const { frame } = await sharedEngine().run({ op: 'decode', source, maxPixels: options.maxPixels });
-  return keepFrame(msg, source, frame, options.property);
+  return keepFrame(msg, source, frame, 'input' in options ? options.input : getPath(msg, options.property ?? 'payload'));
 }
 
 /** How long a message waited, and what each stage of its model node took: msg.timings.<role>. */

@@ -5,7 +5,8 @@ import { DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions
 import { sharedEngine } from '../core/engine/engine';
 import { asBuffer, SharedFrame } from '../core/engine/frame';
 import type { Crop, Detection } from '../core/types';
-import { frameSourceOf, keepFrame, num, onInput, plural, settingsOf, userDirOf, type Msg } from './common';
+import { frameSourceOf, keepFrame, num, onInput, settingsOf, userDirOf, type Msg } from './common';
+import { message } from './i18n';
 
 interface CropNodeDef extends NodeDef {
   mode: 'all' | 'split';
@@ -38,14 +39,14 @@ export default function (RED: NodeAPI): void {
         if (!Array.isArray(detections)) throw new Error('msg.detections is missing: put an avi-detector before avi-crop');
         const source = frameSourceOf(msg, { userDir: userDirOf(RED) });
         const result = await sharedEngine().run({ op: 'crop', source, detections, crop: options.get() }, msg._msgid);
-        keepFrame(msg, source, result.frame);
+        keepFrame(msg, source, result.frame, msg.payload);
         // The crops' pixels share one block of memory that the classifier's worker reads without a copy.
         const crops: Crop[] = result.crops!.map((crop, i) => ({ ...crop, data: asBuffer(result.cropPixels![i]) }));
         if (!split) {
           msg.crops = crops;
           msg.payload = crops;
           send(msg);
-          return plural(crops.length, 'crop');
+          return message(RED, 'avi-crop.status.crops', { count: crops.length });
         }
         // One message per crop, each with the crop as its own frame, so the core join node can rebuild the frame.
         // A frame without detections still goes on, once, so that a join downstream completes and nothing vanishes.
@@ -66,7 +67,7 @@ export default function (RED: NodeAPI): void {
           }
           send(out as Msg);
         }
-        return `${plural(crops.length, 'crop')} sent`;
+        return message(RED, 'avi-crop.status.sent', { count: crops.length });
       },
       { concurrency: () => sharedEngine().capacity, ordered: true },
     );

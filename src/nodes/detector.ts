@@ -3,16 +3,20 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, type DetectorOptions } from '../core/inference/detector';
 import { DEFAULT_MAX_PIXELS } from '../core/image/image';
 import { parseClassList } from '../core/decision/router';
-import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, plural, provenance, timingsOf, useModel, userDirOf } from './common';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, userDirOf } from './common';
+import { message } from './i18n';
 
 interface DetectorNodeDef extends NodeDef {
   model: string;
   property: string;
+  propertyType?: string;
   confidence: string;
   iou: string;
   maxDetections: string;
   classes: string;
-  resize: string;
+  resizeMode?: string;
+  /** resizeMode's earlier name, still read for older flows; the editor overwrites `resize` on every node. */
+  resize?: unknown;
   maxMegapixels: string;
   order: string;
 }
@@ -22,34 +26,38 @@ export default function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const property = config.property || 'payload';
+    const propertyType = config.propertyType || 'msg';
     const maxPixels = num(config.maxMegapixels, DEFAULT_MAX_PIXELS / 1e6) * 1e6;
     const options: Omit<DetectorOptions, 'warn'> = {
       confidence: num(config.confidence, DEFAULTS.confidence),
       iou: num(config.iou, DEFAULTS.iou),
       maxDetections: num(config.maxDetections, DEFAULTS.maxDetections),
       classes: parseClassList(config.classes ?? ''),
-      resize: (config.resize || DEFAULTS.resize) as typeof DEFAULTS.resize,
+      resize: (config.resizeMode || (typeof config.resize === 'string' && config.resize) || DEFAULTS.resize) as typeof DEFAULTS.resize,
     };
     const detector = useModel(node, modelConfigOf(RED, config.model), async (lease) => {
       // Checks the settings against the model (class filter, output format) before the first frame.
       const { format } = await lease.run({ op: 'describe', kind: 'detector', detector: options });
-      return `ready · ${format} · ${lease.model.info.inputWidth}x${lease.model.info.inputHeight}`;
+      return message(RED, 'avi-detector.status.ready', { format: format ?? '', width: lease.model.info.inputWidth, height: lease.model.info.inputHeight });
     });
 
     onInput(
       node,
       async (msg, send, { arrivedAt }) => {
         const lease = await detector();
-        const source = frameSourceOf(msg, { property, userDir: userDirOf(RED) });
+        const input = await new Promise((resolve, reject) =>
+          RED.util.evaluateNodeProperty(property, propertyType, node, msg, (err: Error | null, value: unknown) => (err ? reject(err) : resolve(value))),
+        );
+        const source = frameSourceOf(msg, { input, source: `${propertyType}.${property}`, userDir: userDirOf(RED) });
         const result = await lease.run({ op: 'detect', source, maxPixels, detector: options }, msg._msgid);
         result.warnings?.forEach((text) => node.warn(text));
-        keepFrame(msg, source, result.frame, property);
+        keepFrame(msg, source, result.frame, input);
         msg.detections = result.detections;
         msg.payload = result.detections;
         msg.models = { ...(msg.models ?? {}), detector: provenance(lease, result, result.format!) };
         msg.timings = { ...(msg.timings ?? {}), detector: timingsOf(arrivedAt, result.timings) };
         send(msg);
-        return plural(result.detections!.length, 'unit');
+        return message(RED, 'avi-detector.status.units', { count: result.detections!.length });
       },
       { concurrency: engineConcurrency, ordered: config.order !== 'ready' },
     );

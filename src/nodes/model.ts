@@ -6,6 +6,7 @@ import { COLOUR_PROFILES, NORMALIZATIONS, type ColourProfile, type Normalization
 import { sharedEngine, type ModelLease } from '../core/engine/engine';
 import { type ExecutionProvider, type ModelOptions } from '../core/model/model';
 import { errorMessage, num, resolveFilePath, statusBusy, statusError, userDirOf } from './common';
+import { message } from './i18n';
 
 interface ModelNodeDef extends NodeDef {
   path: string;
@@ -80,7 +81,7 @@ export default function (RED: NodeAPI): void {
     const setUsersStatus = (set: (user: Node) => void) => users.forEach(set);
 
     const load = (): Promise<ModelLease> => {
-      setUsersStatus((u) => statusBusy(u, 'loading model'));
+      setUsersStatus((u) => statusBusy(u, message(RED, 'avi-model.status.loading')));
       const loading = (async () => {
         if (!file) throw new Error('no model file set in the avi-model config');
         return sharedEngine().acquire(file, options(), { workers });

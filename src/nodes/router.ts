@@ -2,7 +2,8 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { parseClassList, Router, DEFAULT_RULES } from '../core/decision/router';
 import type { ClassRule, RouterRules, Severity, VerdictResult } from '../core/types';
-import { onInput, plural, settingsOf, statusVerdict } from './common';
+import { onInput, settingsOf, statusVerdict } from './common';
+import { message } from './i18n';
 
 interface RuleRow {
   class: string;
@@ -85,7 +86,7 @@ export default function (RED: NodeAPI): void {
       statusVerdict(
         node,
         verdict.result,
-        `${verdict.result} · ${plural(verdict.counts.total, 'unit')} · frames ${frames.PASS} pass / ${frames.FAIL} fail / ${frames.REVIEW} review`,
+        message(RED, 'avi-router.status.verdict', { result: verdict.result, units: verdict.counts.total, pass: frames.PASS, fail: frames.FAIL, review: frames.REVIEW }),
       );
       const outputs: Array<typeof msg | null> = [null, null, null];
       outputs[OUTPUT[verdict.result]] = msg;

@@ -17,7 +17,8 @@ import {
   type SpcSettings,
   type SpcState,
 } from '../core/spc/spc';
-import { errorMessage, getPath, onInput, plural, settingsOf, statusError } from './common';
+import { errorMessage, onInput, plural, settingsOf, statusError } from './common';
+import { message } from './i18n';
 
 type RuleSwitches = { [R in RuleName]?: boolean };
 
@@ -148,7 +149,7 @@ export default function (RED: NodeAPI): void {
         return saved;
       }
       if (saved !== undefined) node.warn('saved charts were made under other subgroup, baseline, target, limits or class settings: starting new charts');
-      node.status({ fill: 'grey', shape: 'ring', text: 'waiting for counts' });
+      node.status({ fill: 'grey', shape: 'ring', text: message(RED, 'avi-spc.status.waiting') });
       return createState(s);
     };
     const ready = settings ? load(settings) : undefined;
@@ -161,7 +162,7 @@ export default function (RED: NodeAPI): void {
       if (!settings || !ready) return void checked.get();
       const state = await ready;
       const time = messageTime(msg);
-      const keyValue = getPath(msg, keyProperty);
+      const keyValue = RED.util.getMessageProperty(msg, keyProperty);
 
       if (msg.reset !== undefined && msg.reset !== false) {
         const key = blank(keyValue) ? null : streamKey(keyValue, keyProperty);

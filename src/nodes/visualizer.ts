@@ -7,7 +7,8 @@ import { sharedEngine } from '../core/engine/engine';
 import { asBuffer } from '../core/engine/frame';
 import { describe } from '../core/image/image';
 import type { Detection, Verdict } from '../core/types';
-import { engineConcurrency, errorMessage, frameSourceOf, keepFrame, onInput, plural, setPath, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
+import { engineConcurrency, errorMessage, frameSourceOf, keepFrame, onInput, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
+import { message } from './i18n';
 
 
 interface VisualizerNodeDef extends NodeDef {
@@ -47,7 +48,6 @@ export function settingsFromConfig(config: VisualizerNodeDef): Settings {
   const format = config.format || 'jpeg';
   if (format !== 'jpeg' && format !== 'png') throw new Error(`output format must be jpeg or png, got ${JSON.stringify(format)}`);
   const property = String(config.property ?? 'payload').trim() || 'payload';
-  if (!/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(property)) throw new Error(`output property must look like payload or image.annotated, got ${JSON.stringify(property)}`);
   return {
     format,
     quality: intField(config.quality, 'JPEG quality', 1, 100, 85),
@@ -133,7 +133,15 @@ export default function (RED: NodeAPI): void {
   function AviVisualizerNode(this: Node, config: VisualizerNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const settings = settingsOf(node, () => settingsFromConfig(config));
+    const settings = settingsOf(node, () => {
+      const read = settingsFromConfig(config);
+      try {
+        RED.util.normalisePropertyExpression(read.property);
+      } catch {
+        throw new Error(`output property must be a message property such as payload or image.annotated, got ${JSON.stringify(read.property)}`);
+      }
+      return read;
+    });
     const topic = `avi-visualizer/${node.id}`;
     const preview = settings.value?.preview
       ? new EditorPreview(
@@ -153,12 +161,13 @@ export default function (RED: NodeAPI): void {
         const verdict: Verdict | undefined = msg.verdict ?? undefined;
         // Drawing and encoding a frame take milliseconds a megapixel: a worker does them.
         const result = await sharedEngine().run({ op: 'annotate', source, detections, verdict, draw, format, quality }, msg._msgid);
-        const frame = keepFrame(msg, source, result.frame);
-        setPath(msg, property, asBuffer(result.encoded!));
+        const frame = keepFrame(msg, source, result.frame, msg.payload);
+        RED.util.setMessageProperty(msg, property, asBuffer(result.encoded!), true);
         const ms = Math.round(performance.now() - started);
 
-        const units = plural(detections.length, 'unit');
-        statusVerdict(node, verdict?.result, verdict ? `${units} · ${verdict.result} · ${ms} ms` : `${units} · ${ms} ms`);
+        const count = detections.length;
+        const text = verdict ? message(RED, 'avi-visualizer.status.verdict', { count, result: verdict.result, ms }) : message(RED, 'avi-visualizer.status.drawn', { count, ms });
+        statusVerdict(node, verdict?.result, text);
         send(msg);
         preview?.offer({ width: frame.width, height: frame.height, data: asBuffer(result.annotated!) });
       },

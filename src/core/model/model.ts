@@ -171,12 +171,18 @@ async function createSession(data: Buffer, options: ModelOptions): Promise<{ ses
       const session = await ort.InferenceSession.create(data, { ...base, executionProviders: ['cuda'] });
       return { session, provider: 'cuda' };
     } catch (err) {
-      options.warn?.(`CUDA execution provider not available (${firstLine(err)}); running on CPU`);
+      options.warn?.(`CUDA execution provider not available (${firstLine(err)}); running on CPU${cudaInstallHint(err)}`);
     }
   }
   const session = await ort.InferenceSession.create(data, { ...base, executionProviders: ['cpu'] });
   return { session, provider: 'cpu' };
 }
+
+/** onnxruntime-node installed as this package installs it has no CUDA libraries (empty placeholders): say how to get them. */
+const cudaInstallHint = (err: unknown) =>
+  /libonnxruntime_providers_\w+\.so/.test(String((err as Error)?.message ?? err))
+    ? '. onnxruntime-node was installed without its CUDA libraries: run `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` in the Node-RED user directory, where api.nuget.org is reachable'
+    : '';
 
 const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0];
 

@@ -1,0 +1,348 @@
+// The editor as a Node-RED user meets it, driven in Chromium (Debian's, through playwright-core): this package
+// uploaded from its .tgz through Manage palette into a fresh user directory, its icons, every node's form set to
+// non-default values and found again after deploy and reload, and each example imported and running.
+// Run by `npm run test:editor` (.ci/run); a few minutes, most of them npm installing the .tgz.
+// AVI_TGZ uses a .tgz already packed; AVI_SCREENS saves screenshots of the palette, a form and a help panel
+// (English and German) into that folder.
+import { expect } from 'chai';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { REPO_ROOT, tempDir } from '../support/fixtures';
+
+const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
+const NODE_TYPES = Object.keys(pkg['node-red'].nodes) as string[];
+const EXAMPLES = ['demo-pill-line', 'spc-capa-alerts'].filter(Boolean);
+const SCREENS = process.env.AVI_SCREENS;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('the editor, in a browser, with the package installed from its .tgz', function () {
+  this.timeout(15 * 60_000);
+  const work = tempDir('avi-editor-');
+  const userDir = path.join(work.dir, 'node-red');
+  let red: ChildProcess;
+  let redLog = '';
+  let browser: Browser;
+  let page: Page;
+  let url: string;
+  let tgz: string;
+
+  async function openEditor(p: Page) {
+    await p.goto(url);
+    await p.waitForFunction(() => (window as any).RED?.nodes?.getType && document.querySelector('#red-ui-palette .red-ui-palette-node'), null, { timeout: 60_000 });
+    // The flows arrive after the palette; the deploy button is enabled only once they have loaded.
+    await p.waitForFunction(() => (window as any).RED.nodes.getWorkspaceOrder().length > 0, null, { timeout: 30_000 });
+  }
+
+  async function deploy(p: Page) {
+    await p.click('#red-ui-header-button-deploy');
+    await p.waitForFunction(() => !(window as any).RED.nodes.dirty(), null, { timeout: 30_000 });
+  }
+
+  before(async () => {
+    mkdirSync(userDir);
+    // A fresh Node-RED, but without the welcome tour and the update-notification question, which cover the editor.
+    writeFileSync(path.join(userDir, 'settings.js'), "module.exports = { uiHost: '127.0.0.1', editorTheme: { tours: false }, telemetry: { enabled: false } };\n");
+    tgz = process.env.AVI_TGZ ?? path.join(work.dir, execFileSync('npm', ['pack', '--silent', '--pack-destination', work.dir], { cwd: REPO_ROOT, encoding: 'utf8' }).trim().split('\n').pop()!);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}/`;
+    red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--port', String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    red.stdout!.on('data', (d) => (redLog += d));
+    red.stderr!.on('data', (d) => (redLog += d));
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true });
+    page = await browser.newPage({ locale: 'en-US', viewport: { width: 1400, height: 900 } });
+    for (let i = 0; i < 60 && !(await fetch(url).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 500));
+    await openEditor(page);
+  });
+
+  after(async () => {
+    await browser?.close();
+    red?.kill();
+    work.cleanup();
+  });
+
+  it('installs from the .tgz through Manage palette > Install > upload', async () => {
+    await page.evaluate(() => (window as any).RED.actions.invoke('core:manage-palette', { view: 'install' }));
+    await page.setInputFiles('.red-ui-palette-editor-upload-button input[type=file]', tgz);
+    await page.click('.red-ui-palette-editor-upload-buttons .primary');
+    // npm installs the package and its dependencies (better-sqlite3 compiles): minutes, not seconds.
+    await page
+      .waitForFunction((type) => (window as any).RED.nodes.getType(type), NODE_TYPES[NODE_TYPES.length - 1], { timeout: 12 * 60_000, polling: 1000 })
+      .catch((err) => {
+        throw new Error(`the palette never got the nodes: ${err.message}\nNode-RED:\n${redLog.slice(-4000)}`);
+      });
+    await page.evaluate(() => (window as any).RED.tray.close());
+    const missing = await page.evaluate((types) => types.filter((t: string) => !(window as any).RED.nodes.getType(t)), NODE_TYPES);
+    expect(missing).to.deep.equal([]);
+  });
+
+  it('shows each node in the palette, in our colour, with its icon', async () => {
+    const palette = await page.evaluate((types) => {
+      const RED = (window as any).RED;
+      return types
+        .filter((t: string) => RED.nodes.getType(t).category !== 'config')
+        .map((t: string) => {
+          const el = document.querySelector(`.red-ui-palette-node[data-palette-type="${t}"]`) as HTMLElement | null;
+          const icon = el?.querySelector('.red-ui-palette-icon') as HTMLElement | null;
+          return { type: t, shown: !!el, colour: el ? getComputedStyle(el).backgroundColor : '', icon: icon ? getComputedStyle(icon).backgroundImage : '' };
+        });
+    }, NODE_TYPES);
+    for (const node of palette) {
+      expect(node.shown, `${node.type} in the palette`).to.equal(true);
+      expect(node.colour, `${node.type} colour`).to.equal('rgb(143, 209, 192)');
+      const iconUrl = /url\("(.*)"\)/.exec(node.icon)?.[1];
+      expect(iconUrl, `${node.type} icon`).to.match(/icons\/.*\/avi-[\w-]+\.svg$/);
+      const response = await fetch(new URL(iconUrl!, url));
+      expect(response.status, `${node.type} icon ${iconUrl}`).to.equal(200);
+      expect(await response.text()).to.include('<svg');
+    }
+    if (SCREENS) {
+      mkdirSync(SCREENS, { recursive: true });
+      await page.locator('#red-ui-palette').screenshot({ path: path.join(SCREENS, 'palette-en.png') });
+    }
+  });
+
+  it('keeps every setting of every form through deploy and reload', async () => {
+    // One node of each type on a fresh tab, the model-using ones pointed at one avi-model config.
+    const placed: Record<string, string> = await page.evaluate((types) => {
+      const RED = (window as any).RED;
+      const tab = { id: RED.nodes.id(), type: 'tab', label: 'forms' };
+      const model = { id: RED.nodes.id(), type: 'avi-model', path: 'models/pill-detector.onnx' };
+      const nodes: any[] = [tab, model];
+      const ids: Record<string, string> = { 'avi-model': model.id };
+      types
+        .filter((t: string) => RED.nodes.getType(t).category !== 'config')
+        .forEach((t: string, i: number) => {
+          const node: any = { id: RED.nodes.id(), type: t, z: tab.id, x: 200, y: 60 + i * 60, wires: [] };
+          if (RED.nodes.getType(t).defaults.model) node.model = model.id;
+          ids[t] = node.id;
+          nodes.push(node);
+        });
+      RED.view.importNodes(nodes, { generateIds: false, addFlow: false });
+      return ids;
+    }, NODE_TYPES);
+
+    const set: Record<string, Record<string, unknown>> = {};
+    for (const type of NODE_TYPES) {
+      await openForm(page, type, placed[type]);
+      set[type] = await page.evaluate(fillForm, type);
+      await closeForm(page, type, true);
+      if (type === 'avi-detector' && SCREENS) {
+        await openForm(page, type, placed[type]);
+        await page.locator('.red-ui-tray').first().screenshot({ path: path.join(SCREENS, 'form-en.png') });
+        await closeForm(page, type, false);
+      }
+    }
+    const invalid = await page.evaluate((ids) => Object.values(ids).filter((id) => !(window as any).RED.nodes.node(id).valid), placed);
+    expect(invalid, 'nodes invalid after their forms were filled').to.deep.equal([]);
+    await deploy(page);
+    await page.reload();
+    await openEditor(page);
+    for (const type of NODE_TYPES) {
+      await openForm(page, type, placed[type]);
+      const shown = await page.evaluate(readForm, type);
+      await closeForm(page, type, false);
+      for (const [prop, value] of Object.entries(set[type])) expect(shown[prop], `${type}.${prop} after deploy and reload`).to.deep.equal(value);
+      const unchanged = Object.keys(shown).filter((p) => !(p in set[type]));
+      expect(unchanged, `${type}: form fields the test could not set to a non-default value`).to.deep.equal([]);
+    }
+  });
+
+  for (const example of EXAMPLES) {
+    it(`imports the example "${example}" from Import > Examples and runs it`, async () => {
+      const listed: string[] = await page.evaluate(async (module) => {
+        const res = await fetch(`library/_examples_/flows/${module}/`, { headers: { 'Node-RED-API-Version': 'v2' } });
+        return (await res.json()).map((e: any) => (typeof e === 'string' ? `${e}/` : e.fn));
+      }, pkg.name);
+      expect(listed.every((e) => !e.endsWith('/')), `Import > Examples lists folders: ${listed.join(', ')}`).to.equal(true);
+      expect(listed).to.include(example);
+      const ids: string[] = await page.evaluate(
+        async ({ module, name }) => {
+          const RED = (window as any).RED;
+          const res = await fetch(`library/_examples_/flows/${module}/${name}`, { headers: { 'Node-RED-API-Version': 'v2' } });
+          const flow = await res.json();
+          RED.view.importNodes(flow, { generateIds: true, addFlow: true });
+          const tab = RED.workspaces.active();
+          const ids: string[] = [];
+          RED.nodes.eachNode((n: any) => {
+            if (n.z === tab && n.type.startsWith('avi-')) ids.push(n.id);
+          });
+          return ids;
+        },
+        { module: pkg.name, name: example },
+      );
+      expect(ids.length).to.be.above(0);
+      const comment = await page.evaluate(() => {
+        const RED = (window as any).RED;
+        const tab = RED.workspaces.active();
+        let text = '';
+        RED.nodes.eachNode((n: any) => {
+          if (n.z === tab && n.type === 'comment') text += `${n.name}\n${n.info}\n`;
+        });
+        let mqtt = false;
+        RED.nodes.eachNode((n: any) => (mqtt ||= n.z === tab && n.type.startsWith('mqtt')));
+        return { text, mqtt };
+      });
+      if (comment.mqtt) expect(comment.text, 'an MQTT example says in its comment what to change').to.match(/broker/i);
+      await deploy(page);
+      // Running: every avi node of the example shows a status, none of them red.
+      const statuses = await page
+        .waitForFunction(
+          (nodeIds) => {
+            const RED = (window as any).RED;
+            const all = nodeIds.map((id: string) => RED.nodes.node(id).status);
+            return all.every((s: any) => s && s.text && s.fill !== 'red') && all.map((s: any) => s.text);
+          },
+          ids,
+          { timeout: 90_000, polling: 500 },
+        )
+        .then((h) => h.jsonValue())
+        .catch(async () => {
+          const now = await page.evaluate((nodeIds) => nodeIds.map((id: string) => [(window as any).RED.nodes.node(id).type, (window as any).RED.nodes.node(id).status]), ids);
+          throw new Error(`${example} does not run: statuses ${JSON.stringify(now)}\nNode-RED:\n${redLog.slice(-3000)}`);
+        });
+      expect(statuses).to.be.an('array');
+      if (SCREENS) await page.screenshot({ path: path.join(SCREENS, `example-${example}.png`) });
+    });
+  }
+
+  it('shows help, labels and status in German for a German browser', async function () {
+    if (!SCREENS) this.skip();
+    const german = await browser.newPage({ locale: 'de-DE', viewport: { width: 1400, height: 900 } });
+    await openEditor(german);
+    await german.locator('#red-ui-palette').screenshot({ path: path.join(SCREENS, 'palette-de.png') });
+    const id = await german.evaluate(() => {
+      let found = '';
+      (window as any).RED.nodes.eachNode((n: any) => (found ||= n.type === 'avi-detector' ? n.id : ''));
+      return found;
+    });
+    await openForm(german, 'avi-detector', id);
+    await german.locator('.red-ui-tray').first().screenshot({ path: path.join(SCREENS, 'form-de.png') });
+    await closeForm(german, 'avi-detector', false);
+    for (const [p, name] of [
+      [page, 'help-en.png'],
+      [german, 'help-de.png'],
+    ] as const) {
+      await p.evaluate(() => {
+        const RED = (window as any).RED;
+        RED.sidebar.help.show('avi-detector');
+      });
+      await p.waitForTimeout(500);
+      await p.locator('#red-ui-sidebar').screenshot({ path: path.join(SCREENS, name) });
+    }
+    await german.close();
+  });
+});
+
+async function openForm(page: Page, type: string, id: string) {
+  await page.evaluate(
+    ({ type, id }) => {
+      const RED = (window as any).RED;
+      if (RED.nodes.getType(type).category === 'config') RED.editor.editConfig('', type, id);
+      else RED.editor.edit(RED.nodes.node(id));
+    },
+    { type, id },
+  );
+  await page.waitForSelector('.red-ui-tray .red-ui-tray-footer', { state: 'visible' });
+  await page.waitForTimeout(400); // oneditprepare's own setup (typedInputs, lists)
+}
+
+async function closeForm(page: Page, type: string, save: boolean) {
+  const config = await page.evaluate((t) => (window as any).RED.nodes.getType(t).category === 'config', type);
+  const button = config ? (save ? '#node-config-dialog-ok' : '#node-config-dialog-cancel') : save ? '#node-dialog-ok' : '#node-dialog-cancel';
+  await page.click(button);
+  await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, null, { timeout: 10_000 });
+}
+
+/** Runs in the page: the form's field for each of the type's settings, read as the test compares them. */
+function readForm(type: string): Record<string, unknown> {
+  const RED = (window as any).RED;
+  const $ = (window as any).$;
+  const def = RED.nodes.getType(type);
+  const prefix = def.category === 'config' ? '#node-config-input-' : '#node-input-';
+  const shown: Record<string, unknown> = {};
+  for (const prop of Object.keys(def.defaults)) {
+    const el = $(prefix + prop);
+    if (!el.is('input, select, textarea') || def.defaults[prop].type || (el.attr('type') === 'hidden' && !el.data('noderedTypedInput'))) continue;
+    if (el.data('noderedTypedInput')) shown[prop] = `${el.typedInput('type')}:${el.typedInput('value')}`;
+    else if (el.is(':checkbox')) shown[prop] = el.prop('checked');
+    else shown[prop] = String(el.val());
+  }
+  return shown;
+}
+
+/** Runs in the page: sets every field of the open form to a valid value other than its default; returns them as readForm shows them. */
+function fillForm(type: string): Record<string, unknown> {
+  const RED = (window as any).RED;
+  const $ = (window as any).$;
+  const def = RED.nodes.getType(type);
+  const prefix = def.category === 'config' ? '#node-config-input-' : '#node-input-';
+  const values: Record<string, unknown> = {};
+  const draft: Record<string, unknown> = {};
+  for (const prop of Object.keys(def.defaults)) draft[prop] = def.defaults[prop].value;
+  const valid = (prop: string, v: unknown) => {
+    const check = def.defaults[prop].validate;
+    if (!check) return true;
+    return check.call({ ...draft, [prop]: v }, v, { label: prop }) === true;
+  };
+  for (const prop of Object.keys(def.defaults)) {
+    const el = $(prefix + prop);
+    const fallback = def.defaults[prop].value;
+    if (!el.is('input, select, textarea') || def.defaults[prop].type || (el.attr('type') === 'hidden' && !el.data('noderedTypedInput'))) continue;
+    if (el.data('noderedTypedInput')) {
+      const value = prop.toLowerCase().includes('property') || String(el.typedInput('value')) === 'payload' ? 'req.files[0].buffer' : 'avi_test';
+      el.typedInput('type', 'msg');
+      el.typedInput('value', value);
+      values[prop] = `msg:${value}`;
+      draft[prop] = value;
+    } else if (el.is(':checkbox')) {
+      el.prop('checked', !el.prop('checked')).trigger('change');
+      values[prop] = el.prop('checked');
+      draft[prop] = values[prop];
+    } else if (el.is('select')) {
+      const options = el.find('option').map((_: number, o: HTMLOptionElement) => o.value).get();
+      const other = options.find((o: string) => o !== String(fallback) && valid(prop, o)) ?? options[0];
+      el.val(other).trigger('change');
+      values[prop] = String(other);
+      draft[prop] = other;
+    } else {
+      const n = Number(fallback);
+      const input = el[0] as HTMLInputElement;
+      const numeric = input.type === 'number' || (fallback !== '' && typeof fallback !== 'boolean' && Number.isFinite(n));
+      const candidates = numeric
+        ? [n * 2, n + 1, n / 2, n - 1, 1, 2, 3, 0.5, 0.3, 10, 1.2, 99].map(String)
+        : ['pill, tablet', 'line_2', 'models/pill-defects.onnx', 'avi-test-name'];
+      let chosen: string | undefined;
+      for (const c of candidates) {
+        if (c === String(fallback)) continue;
+        el.val(c);
+        if (input.checkValidity() && valid(prop, c)) {
+          chosen = c;
+          break;
+        }
+      }
+      if (chosen === undefined) {
+        el.val(String(fallback ?? ''));
+        continue;
+      }
+      el.trigger('change');
+      values[prop] = chosen;
+      draft[prop] = chosen;
+    }
+  }
+  return values;
+}
