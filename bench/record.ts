@@ -15,7 +15,7 @@ helper.init(require.resolve('node-red'));
 const ROOT = path.resolve(__dirname, '..', '..');
 const TYPES = ['avi-model', 'avi-detector', 'avi-crop', 'avi-classifier', 'avi-class-replace', 'avi-router', 'avi-audit-store', 'avi-record'];
 const nodes = TYPES.map((t) => require(path.join(ROOT, 'nodes', `${t}.js`)));
-const FRAMES = readdirSync(path.join(ROOT, 'examples', 'images')).filter((f) => f.endsWith('.jpg')).map((f) => readFileSync(path.join(ROOT, 'examples', 'images', f)));
+const FRAMES = readdirSync(path.join(ROOT, 'example-images')).filter((f) => f.endsWith('.jpg')).map((f) => readFileSync(path.join(ROOT, 'example-images', f)));
 
 function folderBytes(dir: string): number {
   let total = 0;

@@ -112,7 +112,7 @@ describe('21 CFR Part 11', function () {
       return r.cookie!;
     }
     async function queue(cookie: string): Promise<any[]> {
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 600; i++) {
         const state = await call('GET', '/api/state', undefined, cookie);
         if (state.json.queue?.length >= 2) return state.json.queue;
         await new Promise((r) => setTimeout(r, 100));

@@ -18,7 +18,7 @@ function burstFlow(count: number, store: Record<string, unknown>): unknown[] {
     // POST /go starts the burst, so that two gateways can be started at the same moment.
     { id: 'go', type: 'http in', z: 'tab', url: '/go', method: 'post', upload: false, wires: [['read', 'ok']] },
     { id: 'ok', type: 'http response', z: 'tab', statusCode: '200', headers: {}, wires: [] },
-    { id: 'read', type: 'file in', z: 'tab', filename: path.join(REPO_ROOT, 'examples', 'images', 'line-0001.jpg'), filenameType: 'str', format: '', chunk: false, sendError: false, encoding: 'none', allProps: false, wires: [['burst']] },
+    { id: 'read', type: 'file in', z: 'tab', filename: path.join(REPO_ROOT, 'example-images', 'line-0001.jpg'), filenameType: 'str', format: '', chunk: false, sendError: false, encoding: 'none', allProps: false, wires: [['burst']] },
     {
       id: 'burst', type: 'function', z: 'tab', outputs: 1, wires: [['record']],
       func: `const frame = msg.payload;
@@ -40,7 +40,7 @@ return null;`,
 }
 
 describe('the record under stress (real Node-RED processes)', function () {
-  this.timeout(120_000);
+  this.timeout(240_000);
   const tmp = tempDir('avi-crash-');
   after(() => tmp.cleanup());
 
@@ -51,7 +51,7 @@ describe('the record under stress (real Node-RED processes)', function () {
     let stored = 0;
     try {
       await fetch(`${red.url}/go`, { method: 'POST' });
-      for (let waited = 0; stored < 500 && waited < 60_000; waited += 50) {
+      for (let waited = 0; stored < 500 && waited < 120_000; waited += 50) {
         await new Promise((r) => setTimeout(r, 50));
         try {
           const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -97,7 +97,7 @@ describe('the record under stress (real Node-RED processes)', function () {
       try {
         await Promise.all(gateways.map((g) => fetch(`${g.url}/go`, { method: 'POST' })));
         let total = 0;
-        for (let waited = 0; total < 2 * count && waited < 60_000; waited += 200) {
+        for (let waited = 0; total < 2 * count && waited < 120_000; waited += 200) {
           await new Promise((r) => setTimeout(r, 200));
           total = (await store.records({})).length;
         }

@@ -176,7 +176,8 @@ export default function (RED: NodeAPI): void {
       ['get', '/api/state', async (req) => {
         // The page's background poll does not count as activity, so an unattended page still times out.
         const session = sessions.get(cookieOf(req), req.query?.poll !== '1');
-        const settings = { maxAttempts, sessionMinutes };
+        // The page shows the signer the exact meaning their signature will carry (11.50(a)(3)).
+        const settings = { maxAttempts, sessionMinutes, meanings: { PASS: signatureMeaning('PASS'), FAIL: signatureMeaning('FAIL') } };
         if (!session) return { user: null, settings };
         const user = await recorder.store('getUser', session.userId);
         if (!user || user.disabled || user.lockedAt) return { user: null, settings };

@@ -19,7 +19,7 @@ function frameNode(id: string, image: string, partId: string, units: Array<[stri
     detectorClass: 'pill', detectorConfidence: 0.93, classification: { class: cls, classId: 0, confidence, scores: {} },
   }));
   return [
-    { id: `read-${id}`, type: 'file in', z: 'tab', filename: path.join(REPO_ROOT, 'examples', 'images', image), filenameType: 'str', format: '', chunk: false, sendError: false, encoding: 'none', allProps: false, wires: [[`units-${id}`]] },
+    { id: `read-${id}`, type: 'file in', z: 'tab', filename: path.join(REPO_ROOT, 'example-images', image), filenameType: 'str', format: '', chunk: false, sendError: false, encoding: 'none', allProps: false, wires: [[`units-${id}`]] },
     {
       id: `units-${id}`, type: 'function', z: 'tab', outputs: 1, wires: [[wire]],
       // As the detector leaves it: the encoded original on msg.image (pixels are not needed past the router).
