@@ -1,11 +1,13 @@
 // `avi detect` and `avi classify` as a user runs them: a real process, real files, JSON on stdout.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { colourClassifier, fixedOutputDetector, writeModel } from './support/onnx-builder';
 import { frameWith, REPO_ROOT, tempDir } from './support/fixtures';
+import { runGuarded } from './support/guard';
 
 const run = promisify(execFile);
 const AVI = path.join(REPO_ROOT, 'bin', 'avi.js');
@@ -64,7 +66,7 @@ describe('avi command line', function () {
     for (const [args, expected] of [
       [['detect', '--model', file('none.onnx'), file('frame.png')], /^avi: model file not found: .*none\.onnx\n$/],
       [['detect', '--model', file('det.onnx'), file('labels.txt')], /^avi: cannot decode image .*labels\.txt: .*\n$/],
-      [['detect', '--model', file('det.onnx'), '--conf', 'high', file('frame.png')], /^avi: --conf must be a number, got "high"\n$/],
+      [['detect', '--model', file('det.onnx'), '--conf', 'high', file('frame.png')], /^avi: --conf must be a number from 0 to 1, got "high"\n$/],
       [['detect', '--frobnicate'], /^avi: Unknown option '--frobnicate'.*\n$/],
       [['classify', '--model', file('det.onnx'), file('frame.png')], /^avi: det\.onnx is not a classifier.*\n$/],
     ] as Array<[string[], RegExp]>) {
@@ -72,5 +74,44 @@ describe('avi command line', function () {
       expect(code, args.join(' ')).to.not.equal(0);
       expect(stderr).to.match(expected);
     }
+  });
+
+  it('--conf -1 is a range error, not "ambiguous"', async () => {
+    const { code, stderr } = await avi('detect', '--model', file('det.onnx'), '--conf', '-1', file('frame.png'));
+    expect(code).to.equal(1);
+    expect(stderr).to.equal('avi: --conf must be a number from 0 to 1, got "-1"\n');
+  });
+
+  it('refuses /dev/zero and FIFOs as model, image or labels, without reading them (killed above 512 MB)', async () => {
+    execFileSync('mkfifo', [file('frames.fifo')]);
+    for (const [args, expected] of [
+      [['--model', '/dev/zero', file('frame.png')], 'avi: model file /dev/zero is not a regular file (a device, FIFO or socket); refused\n'],
+      [['--model', file('det.onnx'), '/dev/zero'], 'avi: image file /dev/zero is not a regular file (a device, FIFO or socket); refused\n'],
+      [['--model', file('det.onnx'), file('frames.fifo')], `avi: image file ${file('frames.fifo')} is not a regular file (a device, FIFO or socket); refused\n`],
+      [['--model', file('det.onnx'), '--labels', '/dev/zero', file('frame.png')], 'avi: labels file /dev/zero is not a regular file (a device, FIFO or socket); refused\n'],
+    ] as Array<[string[], string]>) {
+      const result = await runGuarded(process.execPath, [AVI, 'detect', ...args], 512 * 1024 ** 2);
+      expect(result.killed, `${args.join(' ')}: peak RSS ${result.peakRss}`).to.equal(false);
+      expect(result.code, args.join(' ')).to.equal(1);
+      expect(result.stderr).to.equal(expected);
+    }
+  });
+
+  it('takes any number of images: 400 arguments (a 50 KB command line), a folder, a list file', async () => {
+    // From about 30 KB of arguments, onnxruntime 1.30 overflowed the main thread's stack (a segmentation fault).
+    const many = path.join(tmp.dir, 'many-frames-from-the-line-camera');
+    mkdirSync(many);
+    const names = Array.from({ length: 400 }, (_, i) => path.join(many, `frame-${String(i).padStart(5, '0')}-${'camera-2-station-4-'.repeat(4)}.png`));
+    for (const name of names) symlinkSync(file('frame.png'), name);
+    writeFileSync(file('list.txt'), `# frames to check\n${names.slice(0, 3).join('\n')}\n`);
+    const byArgs = await avi('detect', '--model', file('det.onnx'), '--json', ...names);
+    expect(byArgs.code, byArgs.stderr).to.equal(0);
+    const results = JSON.parse(byArgs.stdout);
+    expect(results.map((r: { image: string }) => r.image)).to.deep.equal(names);
+    expect(results.every((r: { detections: unknown[] }) => r.detections.length === 1)).to.equal(true);
+    const byFolder = await avi('detect', '--model', file('det.onnx'), '--json', many);
+    expect(JSON.parse(byFolder.stdout).map((r: { image: string }) => r.image)).to.deep.equal(names);
+    const byList = await avi('classify', '--model', file('cls.onnx'), '--json', '--list', file('list.txt'));
+    expect(JSON.parse(byList.stdout).map((r: { image: string }) => r.image)).to.deep.equal(names.slice(0, 3));
   });
 });

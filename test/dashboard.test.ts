@@ -72,6 +72,8 @@ describe('the line dashboard in a browser', function () {
     expect(after).to.be.above(before);
     expect(await numberIn(page, 'frames-in')).to.be.at.least(after);
     expect(await page.getByTestId('health').innerText()).to.match(/pill-detector\.onnx [0-9a-f]{12}/);
+    expect(await page.getByTestId('recipe').innerText()).to.match(/demo pills \(1\)/);
+    expect(await page.getByTestId('queue-wait').innerText()).to.match(/^\d+ ms$/);
     expect(await page.getByTestId('rate').innerText()).to.match(/^\d+\.\d units\/s$/);
   });
 
@@ -101,7 +103,10 @@ describe('the line dashboard in a browser', function () {
     await page.getByTestId('reject').first().click();
     await page.getByTestId('reject-large').waitFor({ timeout: 5000 });
     expect(await page.getByTestId('reject-large').innerText()).to.match(/FAIL[\s\S]*unit \d+: \w+ 0\.\d\d >= reject/);
-    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-1920x1080-reject-large.png') });
+    if (SCREENSHOTS) {
+      await page.waitForTimeout(500); // the dialog fades in
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-1920x1080-reject-large.png') });
+    }
     await page.keyboard.press('Escape');
     await page.getByTestId('reject-large').waitFor({ state: 'detached', timeout: 5000 });
     if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-1920x1080-alert.png'), fullPage: true });

@@ -206,7 +206,7 @@ describe('datasets: labels files', () => {
     expect(readLabels(path.join(tmp, 'labels/map.json'))).to.deep.equal(['ok', 'ng']);
     // a data.yaml kept under another name is read as YAML, not as lines
     expect(readLabels(path.join(tmp, 'labels/data.yaml.upstream'))).to.deep.equal(['crazing', 'inclusion']);
-    expect(() => readLabels(path.join(tmp, 'labels/missing.txt'))).to.throw(/ENOENT/);
+    expect(() => readLabels(path.join(tmp, 'labels/missing.txt'))).to.throw(/labels file not found: .*missing\.txt/);
   });
 });
 

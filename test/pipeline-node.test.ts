@@ -157,7 +157,7 @@ describe('inspection pipeline in Node-RED', function () {
       ['undecodable bytes', () => ({ payload: Buffer.from('this is not an image at all') }), /cannot decode image/],
       ['an empty buffer', () => ({ payload: Buffer.alloc(0) }), /image buffer is empty/],
       ['a PNG whose header claims 30000 x 30000 pixels', () => ({ payload: pngClaiming(30000, 30000) }), /30000 x 30000 .*over the limit of 50 MP/],
-      ['a path that does not exist', () => ({ payload: '/no/such/frame.jpg' }), /image file not found: \/no\/such\/frame\.jpg/],
+      ['a path outside the allowed folders', () => ({ payload: '/no/such/frame.jpg' }), /image file "\/no\/such\/frame\.jpg" is not a file inside the folders allowed for file paths in messages/],
       ['a message without an image', () => ({ topic: 'line-1' }), /no image on the message/],
     ];
     for (const [what, msg, expected] of cases) {

@@ -1,7 +1,7 @@
 // The synthetic pill line: determinism, labels that match the pixels' units, and the layouts written.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -211,10 +211,17 @@ describe('synthetic pill line', () => {
       expect(count(folders)).to.equal(summaryA.units - summaryA.truncated);
     });
 
-    it('refuses to write over an earlier dataset unless asked to', async () => {
+    it('refuses to write into a folder that is not empty unless asked to', async () => {
       let error: Error | undefined;
       await writeDataset({ out: dirA, frames: 1, seed: 5 }).catch((err) => (error = err));
-      expect(error?.message).to.match(/already holds files/);
+      expect(error?.message).to.match(/is not empty; choose an empty or new folder, or replace the dataset in it \(avi synth --overwrite\)/);
+      // Not only an earlier dataset: any file (a home folder given by mistake).
+      const home = path.join(tmp, 'home');
+      mkdirSync(home);
+      writeFileSync(path.join(home, 'notes.txt'), 'mine');
+      const refused: Error | undefined = await writeDataset({ out: home, frames: 1, seed: 5 }).then(() => undefined, (err) => err);
+      expect(refused?.message).to.match(/is not empty/);
+      expect(readdirSync(home)).to.deep.equal(['notes.txt']);
     });
   });
 

@@ -89,6 +89,7 @@ describe('avi-visualizer in Node-RED', function () {
   afterEach(async () => {
     helper._events.removeAllListeners('comms');
     await helper.unload();
+    helper.settings({});
   });
 
   it('draws a JPEG at the original size with the FAIL unit in red, and reports units, verdict and time', async () => {
@@ -133,6 +134,8 @@ describe('avi-visualizer in Node-RED', function () {
   it('draws a real photo given by file path', async function () {
     const bus = path.join(FIXTURES, 'images', 'coco-samples', 'bus.jpg');
     if (!existsSync(bus)) this.skip();
+    // Outside the user directory: allowed by the setting, as a user would in settings.js.
+    helper.settings({ aviAllowedPaths: [path.dirname(bus)] });
     const { vis, next } = await loadFlow();
     const person: Detection = { id: 0, class: 'person', classId: 0, confidence: 0.88, box: { x: 222, y: 407, width: 121, height: 448 } };
     vis.receive({ payload: bus, detections: [person], verdict: { ...verdict, units: [{ ...verdict.units[1], detectionId: 0 }] } });

@@ -23,4 +23,5 @@ shown.defective += FRAMES[frame][1];
 context.set('shown', shown);
 node.status({ text: `${Math.round(rate * 100)} % defective · ${frame}` });
 // Looked up in the user dir, then in the package (example-images moves with the package).
-return [{ payload: `example-images/${frame}`, topic: 'line-1' }, null];
+// The recipe in force travels with the frame, as avi-cell puts it on (msg.recipe { index, name }).
+return [{ payload: `example-images/${frame}`, topic: 'line-1', recipe: { index: 1, name: 'demo pills' } }, null];

@@ -4,11 +4,11 @@
 const now = Date.now();
 const fresh = () => ({
     since: now, framesIn: 0, inspected: 0, errors: 0, pass: 0, reject: 0, review: 0,
-    units: 0, byClass: {}, recent: [], latencies: [], started: {}, models: null, rules: null, rulesHash: null,
+    units: 0, byClass: {}, recent: [], latencies: [], queueWaits: [], started: {}, models: null, rules: null, rulesHash: null, recipe: null,
 });
 let s = context.get('shift') || fresh();
 if (msg.topic === 'new shift') {
-    s = { ...fresh(), started: s.started, models: s.models, rules: s.rules, rulesHash: s.rulesHash };
+    s = { ...fresh(), started: s.started, models: s.models, rules: s.rules, rulesHash: s.rulesHash, recipe: s.recipe };
 } else if (msg.error) {
     s.errors++;
     delete s.started[msg._msgid];
@@ -25,6 +25,11 @@ if (msg.topic === 'new shift') {
         if (s.latencies.length > 200) s.latencies.shift();
         delete s.started[msg._msgid];
     }
+    // Time frames waited for a worker, all model nodes together (msg.timings from avi-detector, avi-classifier).
+    const waited = Object.values(msg.timings || {}).reduce((a, t) => a + (t && Number.isFinite(t.queueWaitMs) ? t.queueWaitMs : 0), 0);
+    s.queueWaits.push(waited);
+    if (s.queueWaits.length > 200) s.queueWaits.shift();
+    s.recipe = msg.recipe || null;
     s.models = Object.fromEntries(Object.entries(v.models || {}).map(([role, m]) => [role, { name: m.name, sha256: m.sha256 }]));
     s.rules = v.rules || null;
     s.rulesHash = v.rulesHash || null;
@@ -45,7 +50,10 @@ setTimeout(() => {
     context.set('timer', false);
     const c = context.get('shift');
     const window = c.recent.length ? Math.max(1, (Date.now() - Math.min(c.recent[0][0], Date.now() - 10000)) / 1000) : 10;
-    const sorted = [...c.latencies].sort((a, b) => a - b);
+    const p95 = (values) => {
+        const sorted = [...values].sort((a, b) => a - b);
+        return sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))]) : null;
+    };
     node.send({
         topic: 'shift',
         payload: {
@@ -56,11 +64,13 @@ setTimeout(() => {
             byClass: c.byClass,
             unitsPerSecond: c.recent.reduce((a, [, n]) => a + n, 0) / window,
             framesPerSecond: c.recent.length / window,
-            latencyP95: sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))] : null,
+            latencyP95: p95(c.latencies),
+            queueWaitP95: p95(c.queueWaits),
             inFlight: Object.keys(c.started).length,
             models: c.models,
             rules: c.rules,
             rulesHash: c.rulesHash,
+            recipe: c.recipe,
         },
     });
 }, 1000);

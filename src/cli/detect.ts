@@ -1,9 +1,12 @@
 // `avi detect` and `avi classify`: check a model on images before wiring it into a flow.
+import { readdirSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { readBoundedFileSync } from '../core/files';
 import { Classifier } from '../core/inference/classifier';
 import { Detector } from '../core/inference/detector';
-import { COLOUR_PROFILES, decodeImage, NORMALIZATIONS, type ColourProfile, type NormalizationName } from '../core/image/image';
+import { COLOUR_PROFILES, decodeImage, IMAGE_FORMATS, NORMALIZATIONS, type ColourProfile, type NormalizationName } from '../core/image/image';
 import { loadModel, type Model } from '../core/model/model';
-import { parse, UsageError, type Command } from './main';
+import { parse, unitInterval, UsageError, type Command } from './main';
 
 const common = {
   model: { type: 'string' },
@@ -11,8 +14,40 @@ const common = {
   json: { type: 'boolean', default: false },
   'input-size': { type: 'string' },
   normalization: { type: 'string' },
+  list: { type: 'string' },
   'colour-profile': { type: 'string' },
 } as const;
+
+/** A list file (--list) holds one image path a line; larger ones are refused. */
+const MAX_LIST_BYTES = 64 * 1024 * 1024;
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.bmp']);
+
+/**
+ * The images a command runs on: each argument is an image or a folder of images (not recursive, sorted by name),
+ * and --list FILE adds one path a line. So any number of images needs no long argument list.
+ */
+export function imagesOf(positionals: string[], list: unknown): string[] {
+  const images: string[] = [];
+  for (const arg of positionals) {
+    let folder = false;
+    try {
+      folder = statSync(arg).isDirectory();
+    } catch {
+      // not there: decodeImage says so for this image
+    }
+    if (!folder) images.push(arg);
+    else {
+      const names = readdirSync(arg).filter((n) => IMAGE_EXTENSIONS.has(path.extname(n).toLowerCase())).sort();
+      images.push(...names.map((n) => path.join(arg, n)));
+    }
+  }
+  if (typeof list === 'string') {
+    const text = readBoundedFileSync(list, { maxBytes: MAX_LIST_BYTES, what: 'list file' }).toString('utf8');
+    images.push(...text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#')));
+  }
+  return images;
+}
+
 
 function inputSize(value: unknown): { inputWidth?: number; inputHeight?: number } {
   if (value === undefined) return {};
@@ -33,16 +68,9 @@ function colourProfile(value: unknown): ColourProfile {
   return value as ColourProfile;
 }
 
-function numberOption(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);
-  return n;
-}
-
-async function withModel<T>(values: Record<string, unknown>, positionals: string[], usage: string, body: (model: Model) => Promise<T>): Promise<T> {
+async function withModel<T>(values: Record<string, unknown>, images: string[], usage: string, body: (model: Model) => Promise<T>): Promise<T> {
   if (typeof values.model !== 'string') throw new UsageError(`--model is required; usage: ${usage}`);
-  if (positionals.length === 0) throw new UsageError(`no image given; usage: ${usage}`);
+  if (images.length === 0) throw new UsageError(`no image given (images, folders of ${IMAGE_FORMATS.join('/')} images, or --list FILE); usage: ${usage}`);
   const model = await loadModel(values.model, {
     labels: typeof values.labels === 'string' ? values.labels : undefined,
     ...inputSize(values['input-size']),
@@ -57,21 +85,25 @@ async function withModel<T>(values: Record<string, unknown>, positionals: string
   }
 }
 
-const DETECT_USAGE = 'avi detect --model M.onnx [--labels FILE] [--conf 0.25] [--iou 0.45] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--colour-profile ignore|apply] [--json] IMAGE...';
+const DETECT_USAGE =
+  'avi detect --model M.onnx [--labels FILE] [--conf 0.25] [--iou 0.45] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--colour-profile ignore|apply] [--json] [--list FILE] IMAGE|FOLDER...';
 
 export const detectCommand: Command = {
   summary: 'run a detector on images and print the boxes',
   usage: DETECT_USAGE,
   async run(args) {
     const { values, positionals } = parse(args, { ...common, conf: { type: 'string' }, iou: { type: 'string' } });
-    return withModel(values, positionals, DETECT_USAGE, async (model) => {
+    const confidence = unitInterval('--conf', values.conf, 0.25);
+    const iou = unitInterval('--iou', values.iou, 0.45);
+    const images = imagesOf(positionals, values.list);
+    return withModel(values, images, DETECT_USAGE, async (model) => {
       const detector = new Detector(model, {
-        confidence: numberOption(values.conf, 'conf', 0.25),
-        iou: numberOption(values.iou, 'iou', 0.45),
+        confidence,
+        iou,
         warn: (text) => process.stderr.write(`avi: warning: ${text}\n`),
       });
       const results = [];
-      for (const image of positionals) {
+      for (const image of images) {
         const frame = await decodeImage(image, { colourProfile: model.options.colourProfile });
         const { detections } = await detector.detect(frame);
         results.push({
@@ -97,17 +129,19 @@ export const detectCommand: Command = {
   },
 };
 
-const CLASSIFY_USAGE = 'avi classify --model M.onnx [--labels FILE] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--colour-profile ignore|apply] [--json] IMAGE...';
+const CLASSIFY_USAGE =
+  'avi classify --model M.onnx [--labels FILE] [--input-size WxH] [--normalization unit|imagenet|symmetric|raw] [--colour-profile ignore|apply] [--json] [--list FILE] IMAGE|FOLDER...';
 
 export const classifyCommand: Command = {
   summary: 'run a classifier on whole images and print the classes',
   usage: CLASSIFY_USAGE,
   async run(args) {
     const { values, positionals } = parse(args, common);
-    return withModel(values, positionals, CLASSIFY_USAGE, async (model) => {
+    const images = imagesOf(positionals, values.list);
+    return withModel(values, images, CLASSIFY_USAGE, async (model) => {
       const classifier = new Classifier(model);
       const results = [];
-      for (const image of positionals) {
+      for (const image of images) {
         const frame = await decodeImage(image, { colourProfile: model.options.colourProfile });
         const [c] = (await classifier.classify([frame])).classifications;
         results.push({ image, width: frame.width, height: frame.height, class: c.class, confidence: c.confidence, scores: c.scores });

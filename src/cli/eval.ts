@@ -18,7 +18,7 @@ import { decodeImage } from '../core/image/image';
 import { evaluateClassification, evaluateDetections, type ClassificationSample, type ImageResult } from '../core/evaluation/metrics';
 import { loadModel, sha256, type Model } from '../core/model/model';
 import { formatMetric, renderReport, type EvalReport } from '../core/evaluation/report';
-import { parse, UsageError, type Command } from './main';
+import { parse, unitInterval, UsageError, type Command } from './main';
 
 /** Ultralytics val: rank from confidence 0.001, keep up to 300 boxes, NMS at IoU 0.7. */
 const RANKING_CONFIDENCE = 0.001;
@@ -240,13 +240,6 @@ function table(head: string[], rows: Array<Array<string | number>>): string {
   const cells = [head, ...rows.map((row) => row.map(String))];
   const widths = head.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
   return cells.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd()).join('\n');
-}
-
-function unitInterval(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) throw new UsageError(`${name} must be a number from 0 to 1, got "${text}"`);
-  return value;
 }
 
 function warn(text: string): void {

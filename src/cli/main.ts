@@ -54,9 +54,27 @@ export interface ParsedArgs {
 }
 
 export function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): ParsedArgs {
+  // parseArgs reads "--conf -1" as two options ("ambiguous"); a negative number after an option that takes a
+  // value is that value, so that the range check can say what is wrong with it.
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([^=]+)$/.exec(args[i])?.[1];
+    if (name && options[name]?.type === 'string' && /^-\d|^-\.\d/.test(args[i + 1] ?? '')) joined.push(`${args[i]}=${args[++i]}`);
+    else joined.push(args[i]);
+  }
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true }) as ParsedArgs;
+    return parseArgs({ args: joined, options, allowPositionals: true, strict: true }) as ParsedArgs;
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0]);
   }
+}
+
+/** A number option from 0 to 1 (--conf, --iou); absent gives the fallback. */
+export function unitInterval(name: string, text: unknown, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) {
+    throw new UsageError(`${name} must be a number from 0 to 1, got "${text}"`);
+  }
+  return value;
 }

@@ -3,8 +3,9 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation, type ClassifierOptions } from '../core/inference/classifier';
 import type { Crop, Detection } from '../core/types';
-import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, userDirOf } from './common';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, messageFiles } from './common';
 import { message } from './i18n';
+import { setModelProvenance } from './provenance';
 
 interface ClassifierNodeDef extends NodeDef {
   model: string;
@@ -49,11 +50,11 @@ export default function (RED: NodeAPI): void {
           const result = await lease.run({ op: 'classify', images, classifier: options }, msg._msgid);
           crops.forEach((crop, i) => (byId.get(crop.detectionId)!.classification = result.classifications![i]));
           msg.payload = result.classifications;
-          msg.models = { ...(msg.models ?? {}), classifier: provenance(lease, result, 'classifier') };
+          setModelProvenance(msg, 'classifier', provenance(lease, result, 'classifier'));
           msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
           text = message(RED, 'avi-classifier.status.crops', { count: crops.length, runs: result.runs! });
         } else {
-          const source = frameSourceOf(msg, { userDir: userDirOf(RED) });
+          const source = await frameSourceOf(msg, { files: messageFiles(RED) });
           const result = await lease.run({ op: 'classify', images: source, classifier: options }, msg._msgid);
           keepFrame(msg, source, result.frame, msg.payload);
           const classification = result.classifications![0];
@@ -61,7 +62,7 @@ export default function (RED: NodeAPI): void {
           // A crop sent on its own by avi-crop (split mode) carries its detection: classify that detection.
           if (msg.detection && typeof msg.detection === 'object') (msg.detection as Detection).classification = classification;
           msg.payload = classification;
-          msg.models = { ...(msg.models ?? {}), classifier: provenance(lease, result, 'classifier') };
+          setModelProvenance(msg, 'classifier', provenance(lease, result, 'classifier'));
           msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
           text = message(RED, 'avi-classifier.status.image', { class: classification.class, confidence: classification.confidence.toFixed(2) });
         }

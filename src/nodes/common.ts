@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { AllowedFolders } from '../core/files';
 import { describe, isFrameImage } from '../core/image/image';
 import { sharedEngine, type ModelLease } from '../core/engine/engine';
 import { asBuffer, SharedFrame } from '../core/engine/frame';
@@ -106,7 +107,7 @@ interface Pending {
   done: Done;
   arrivedAt: number;
   outputs: Array<Parameters<Send>[0]>;
-  state: 'waiting' | 'running' | 'sent' | 'failed';
+  state: 'waiting' | 'running' | 'ready' | 'failed';
   error?: Error;
 }
 
@@ -191,7 +192,7 @@ export function onInput(node: Node, handler: InputHandler, options: InputOptions
       handler(item.msg, send, { arrivedAt: item.arrivedAt })
         .then(
           (text) => {
-            item.state = 'sent';
+            item.state = 'ready';
             if (typeof text === 'string') summary = text;
           },
           (err) => {
@@ -274,6 +275,26 @@ export function resolveFilePath(file: string, userDir: string | undefined): stri
   return candidates.find((p) => fs.existsSync(p)) ?? candidates[0];
 }
 
+/** The package's example frames: file paths in messages may name them wherever Node-RED runs. */
+const EXAMPLE_IMAGES = path.join(PACKAGE_ROOT, 'example-images');
+
+/** Where a file path in a message is looked up (userDir) and the folders it may name (allowed). */
+export interface MessageFiles {
+  userDir: string | undefined;
+  allowed: AllowedFolders;
+}
+
+/**
+ * File paths in messages may come from outside (MQTT, HTTP): they may name files only in the Node-RED user
+ * directory, this package's example frames and the folders in settings.js `aviAllowedPaths` (a list of folders).
+ */
+export function messageFiles(RED: NodeAPI): MessageFiles {
+  const userDir = userDirOf(RED);
+  const extra = (RED.settings as { aviAllowedPaths?: unknown }).aviAllowedPaths;
+  const configured = Array.isArray(extra) ? extra : typeof extra === 'string' ? [extra] : [];
+  return { userDir, allowed: new AllowedFolders([userDir, EXAMPLE_IMAGES, ...configured.map((f) => (userDir ? path.resolve(userDir, String(f)) : String(f)))]) };
+}
+
 export interface FrameOptions {
   /** Where the encoded image or file path is when msg.image is not set (default "payload"). */
   property?: string;
@@ -282,8 +303,8 @@ export interface FrameOptions {
   /** Where `input` was read from, for errors, e.g. "flow.frame" (default "msg." and property). */
   source?: string;
   maxPixels?: number;
-  /** The user directory that relative image paths are looked up in first (userDirOf(RED)). */
-  userDir?: string;
+  /** Where a file path on the message is looked up and which folders it may name (messageFiles(RED)); without it, paths are refused. */
+  files?: MessageFiles;
   /** A msg.image that is not a decoded frame is an error, not passed over (the visualizer draws on it). */
   strictImage?: boolean;
 }
@@ -291,8 +312,9 @@ export interface FrameOptions {
 /**
  * Where a message's frame is, for a worker: msg.image when an earlier node decoded it (its pixels are shared,
  * not copied), otherwise the encoded image (Buffer) or file path at msg[property], which the worker decodes.
+ * A file path is checked against the allowed folders first (links and ../ resolved).
  */
-export function frameSourceOf(msg: Msg, options: FrameOptions = {}): FrameSource {
+export async function frameSourceOf(msg: Msg, options: FrameOptions = {}): Promise<FrameSource> {
   if (isFrameImage(msg.image)) {
     const { width, height, data } = msg.image;
     return { frame: { width, height, data } };
@@ -311,7 +333,8 @@ export function frameSourceOf(msg: Msg, options: FrameOptions = {}): FrameSource
   }
   if (typeof input === 'string') {
     if (input.trim() === '') throw new Error('image path is empty');
-    return { path: resolveFilePath(input.trim(), options.userDir) };
+    const allowed = options.files?.allowed ?? new AllowedFolders([]);
+    return { path: await allowed.resolve(resolveFilePath(input.trim(), options.files?.userDir), 'image file') };
   }
   if (input.length === 0) throw new Error('image buffer is empty');
   // postMessage copies a view's whole ArrayBuffer: a small Buffer cut from a large one goes as its own bytes.
@@ -335,7 +358,7 @@ export function keepFrame(msg: Msg, source: FrameSource, decoded: DecodedFrame |
 
 /** The frame a message carries, decoded by a worker when no earlier node did (see frameSourceOf). */
 export async function frameOf(msg: Msg, options: FrameOptions = {}): Promise<FrameImage> {
-  const source = frameSourceOf(msg, options);
+  const source = await frameSourceOf(msg, options);
   if ('frame' in source) return msg.image as FrameImage;
   const { frame } = await sharedEngine().run({ op: 'decode', source, maxPixels: options.maxPixels });
   return keepFrame(msg, source, frame, 'input' in options ? options.input : getPath(msg, options.property ?? 'payload'));
@@ -373,7 +396,14 @@ export function useModel(node: Node, config: ModelConfigNode | undefined, check:
   const get = async (): Promise<ModelLease> => {
     if (!config) throw new Error('no avi-model selected: open the node and choose or add a model config');
     const lease = await config.acquire(node);
-    if (checked?.key !== lease.key) checked = { key: lease.key, result: check(lease) };
+    if (checked?.key !== lease.key) {
+      const result = check(lease);
+      checked = { key: lease.key, result };
+      // A failed check is tried again by the next message: a worker may have died under it.
+      result.catch(() => {
+        if (checked?.result === result) checked = undefined;
+      });
+    }
     await checked.result;
     return lease;
   };

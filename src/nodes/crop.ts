@@ -5,7 +5,7 @@ import { DEFAULT_CROP_OPTIONS as DEFAULTS, validateCropOptions, type CropOptions
 import { sharedEngine } from '../core/engine/engine';
 import { asBuffer, SharedFrame } from '../core/engine/frame';
 import type { Crop, Detection } from '../core/types';
-import { frameSourceOf, keepFrame, num, onInput, settingsOf, userDirOf, type Msg } from './common';
+import { frameSourceOf, keepFrame, num, onInput, settingsOf, messageFiles, type Msg } from './common';
 import { message } from './i18n';
 
 interface CropNodeDef extends NodeDef {
@@ -26,6 +26,7 @@ export default function (RED: NodeAPI): void {
         square: config.square === true,
         minSize: num(config.minSize, DEFAULTS.minSize),
         maxCrops: num(config.maxCrops, DEFAULTS.maxCrops),
+        maxBytes: DEFAULTS.maxBytes,
       };
       validateCropOptions(o);
       return o;
@@ -37,7 +38,7 @@ export default function (RED: NodeAPI): void {
       async (msg, send) => {
         const detections = msg.detections as Detection[] | undefined;
         if (!Array.isArray(detections)) throw new Error('msg.detections is missing: put an avi-detector before avi-crop');
-        const source = frameSourceOf(msg, { userDir: userDirOf(RED) });
+        const source = await frameSourceOf(msg, { files: messageFiles(RED) });
         const result = await sharedEngine().run({ op: 'crop', source, detections, crop: options.get() }, msg._msgid);
         keepFrame(msg, source, result.frame, msg.payload);
         // The crops' pixels share one block of memory that the classifier's worker reads without a copy.

@@ -3,8 +3,9 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_DETECTOR_OPTIONS as DEFAULTS, type DetectorOptions } from '../core/inference/detector';
 import { DEFAULT_MAX_PIXELS } from '../core/image/image';
 import { parseClassList } from '../core/decision/router';
-import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, userDirOf } from './common';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, messageFiles } from './common';
 import { message } from './i18n';
+import { setModelProvenance } from './provenance';
 
 interface DetectorNodeDef extends NodeDef {
   model: string;
@@ -48,13 +49,13 @@ export default function (RED: NodeAPI): void {
         const input = await new Promise((resolve, reject) =>
           RED.util.evaluateNodeProperty(property, propertyType, node, msg, (err: Error | null, value: unknown) => (err ? reject(err) : resolve(value))),
         );
-        const source = frameSourceOf(msg, { input, source: `${propertyType}.${property}`, userDir: userDirOf(RED) });
+        const source = await frameSourceOf(msg, { input, source: `${propertyType}.${property}`, files: messageFiles(RED) });
         const result = await lease.run({ op: 'detect', source, maxPixels, detector: options }, msg._msgid);
         result.warnings?.forEach((text) => node.warn(text));
         keepFrame(msg, source, result.frame, input);
         msg.detections = result.detections;
         msg.payload = result.detections;
-        msg.models = { ...(msg.models ?? {}), detector: provenance(lease, result, result.format!) };
+        setModelProvenance(msg, 'detector', provenance(lease, result, result.format!));
         msg.timings = { ...(msg.timings ?? {}), detector: timingsOf(arrivedAt, result.timings) };
         send(msg);
         return message(RED, 'avi-detector.status.units', { count: result.detections!.length });

@@ -4,6 +4,7 @@ import { parseClassList, Router, DEFAULT_RULES } from '../core/decision/router';
 import type { ClassRule, RouterRules, Severity, VerdictResult } from '../core/types';
 import { onInput, settingsOf, statusVerdict } from './common';
 import { message } from './i18n';
+import { sealedModels } from './provenance';
 
 interface RuleRow {
   class: string;
@@ -77,9 +78,15 @@ export default function (RED: NodeAPI): void {
     const node = this;
     const router = settingsOf(node, () => new Router(rulesFromConfig(config)));
     const frames: Record<VerdictResult, number> = { PASS: 0, FAIL: 0, REVIEW: 0 };
+    let warnedUnsealed = false;
 
     onInput(node, async (msg, send) => {
-      const verdict = router.get().route(msg.detections, { models: msg.models });
+      const { models, dropped } = sealedModels(msg);
+      if (dropped.length && !warnedUnsealed) {
+        warnedUnsealed = true;
+        node.warn(`msg.models.${dropped.join(', msg.models.')} was not set by an avi model node on this message; left out of verdict.models (warned once)`);
+      }
+      const verdict = router.get().route(msg.detections, { models });
       msg.verdict = verdict;
       msg.payload = verdict;
       frames[verdict.result]++;

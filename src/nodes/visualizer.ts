@@ -7,7 +7,7 @@ import { sharedEngine } from '../core/engine/engine';
 import { asBuffer } from '../core/engine/frame';
 import { describe } from '../core/image/image';
 import type { Detection, Verdict } from '../core/types';
-import { engineConcurrency, errorMessage, frameSourceOf, keepFrame, onInput, settingsOf, statusVerdict, userDirOf, type Msg } from './common';
+import { engineConcurrency, errorMessage, frameSourceOf, keepFrame, onInput, settingsOf, statusVerdict, messageFiles, type Msg } from './common';
 import { message } from './i18n';
 
 
@@ -156,7 +156,7 @@ export default function (RED: NodeAPI): void {
       async (msg, send) => {
         const { draw, property, format, quality } = settings.get();
         const started = performance.now();
-        const source = frameSourceOf(msg, { userDir: userDirOf(RED), strictImage: true });
+        const source = await frameSourceOf(msg, { files: messageFiles(RED), strictImage: true });
         const detections = detectionsOf(msg);
         const verdict: Verdict | undefined = msg.verdict ?? undefined;
         // Drawing and encoding a frame take milliseconds a megapixel: a worker does them.

@@ -54,3 +54,8 @@ export function pngClaiming(width: number, height: number): Buffer {
   ihdr.set([8, 2, 0, 0, 0], 8);
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.alloc(16)), chunk('IEND', Buffer.alloc(0))]);
 }
+
+/** A 196-byte SVG that asks for 7000 x 7000 pixels through a wide blur: 110 s and 1.6 GB in librsvg. */
+export const SVG_BOMB = Buffer.from(
+  '<svg xmlns="http://www.w3.org/2000/svg" width="7000" height="7000"><filter id="b"><feGaussianBlur stdDeviation="900"/></filter><rect width="7000" height="7000" filter="url(#b)"/></svg>',
+);

@@ -150,6 +150,13 @@ export function writeModel(file: string, model: Buffer): string {
   return file;
 }
 
+/** A YOLOv8-layout detector (64x64 input, `anchors` anchors) whose every anchor says the same box (cx, cy, w, h) and score. */
+export function uniformDetector(box: [number, number, number, number], score: number, anchors = 300): Buffer {
+  const data = new Float32Array(5 * anchors);
+  for (let i = 0; i < anchors; i++) [...box, score].forEach((v, row) => (data[row * anchors + i] = v));
+  return fixedOutputDetector({ inputShape: [1, 3, 64, 64], outputs: [{ name: 'output0', dims: [1, 5, anchors], data }], metadata: { task: 'detect', names: "{0: 'pill'}" } });
+}
+
 /**
  * A detector like fixedOutputDetector that also does real work on its input first: `steps` matrix products of
  * the image (as [3*size, size]) with a [size, size] averaging matrix, so a run takes a while on any CPU.

@@ -2,7 +2,7 @@
 // model in use and does the frames' pixel work; this side only routes jobs. Sessions are shared by every user of
 // the same file (by SHA-256) and options, and outlive a redeploy by a grace period.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -399,9 +399,21 @@ export class InferenceEngine {
   }
 }
 
+/** Hashes by path, valid while the file's size and modification time stay: a redeploy does not read the model again. */
+const hashes = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
+
 /** SHA-256 of a file, read in chunks so that hashing a large model never holds up the event loop for long. */
-export function hashFile(file: string): Promise<string> {
-  if (!file) return Promise.reject(new Error('no model file set'));
+export async function hashFile(file: string): Promise<string> {
+  if (!file) throw new Error('no model file set');
+  const stat = await fs.stat(file).catch(() => undefined);
+  const known = hashes.get(file);
+  if (stat && known && known.size === stat.size && known.mtimeMs === stat.mtimeMs) return known.sha256;
+  const sha256 = await hashStream(file);
+  if (stat) hashes.set(file, { size: stat.size, mtimeMs: stat.mtimeMs, sha256 });
+  return sha256;
+}
+
+function hashStream(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
     createReadStream(file)

@@ -4,10 +4,9 @@ import { parentPort } from 'node:worker_threads';
 import { Classifier } from '../inference/classifier';
 import { Detector, type DetectorOptions } from '../inference/detector';
 import { annotate, encodeAnnotated } from '../drawing/draw';
-import { cropBox, validateCropOptions } from '../image/crop';
+import { cutCrops } from '../image/crop';
 import { decodeImage, type ColourProfile, type RgbImage } from '../image/image';
 import { loadModel, type Model } from '../model/model';
-import type { Crop, Detection } from '../types';
 import { asBuffer, sharedCopy } from './frame';
 import type { DecodedFrame, FromWorker, FrameSource, JobRequest, JobResult, PixelsRef, ToWorker } from './protocol';
 
@@ -71,35 +70,6 @@ async function frameOf(source: FrameSource, maxPixels: number | undefined, colou
   return { frame: { width: image.width, height: image.height, data }, decoded };
 }
 
-/** Every crop of a frame, cut into one block of shared memory. */
-function cropAll(frame: RgbImage, detections: Detection[], options: Parameters<typeof validateCropOptions>[0]): { crops: Array<Omit<Crop, 'data'>>; pixels: Uint8Array[] } {
-  validateCropOptions(options);
-  if (!Array.isArray(detections)) throw new Error('msg.detections must be an array');
-  if (detections.length > options.maxCrops) {
-    throw new Error(`${detections.length} detections on this frame, over the limit of ${options.maxCrops} crops (max crops)`);
-  }
-  const rects = detections.map((d, i) => {
-    const b = d?.box;
-    if (!b || ![b.x, b.y, b.width, b.height].every(Number.isFinite) || b.width <= 0 || b.height <= 0) {
-      throw new Error(`detection ${d?.id ?? i} has no valid box {x, y, width, height} in pixels`);
-    }
-    return cropBox(b, frame.width, frame.height, options);
-  });
-  const block = new Uint8Array(new SharedArrayBuffer(rects.reduce((sum, r) => sum + r.width * r.height * 3, 0)));
-  let offset = 0;
-  const pixels = rects.map((r) => {
-    const view = block.subarray(offset, offset + r.width * r.height * 3);
-    offset += view.length;
-    const rowBytes = r.width * 3;
-    for (let row = 0; row < r.height; row++) {
-      const from = ((r.y + row) * frame.width + r.x) * 3;
-      view.set(frame.data.subarray(from, from + rowBytes), row * rowBytes);
-    }
-    return view;
-  });
-  return { crops: rects.map((box, i) => ({ detectionId: detections[i].id, box, width: box.width, height: box.height })), pixels };
-}
-
 async function run(key: string | undefined, request: JobRequest, startedAt: number): Promise<JobResult> {
   const t0 = performance.now();
   const timings = { startedAt, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 };
@@ -111,9 +81,10 @@ async function run(key: string | undefined, request: JobRequest, startedAt: numb
     }
     case 'crop': {
       const { frame, decoded } = await frameOf(request.source, request.maxPixels);
-      const { crops, pixels } = cropAll(frame, request.detections, request.crop);
+      // One block of shared memory for every crop of the frame.
+      const cut = cutCrops(frame, request.detections, request.crop, (bytes) => new Uint8Array(new SharedArrayBuffer(bytes)));
       timings.preprocessMs = performance.now() - t0;
-      return { frame: decoded, crops, cropPixels: pixels, timings };
+      return { frame: decoded, crops: cut.map(({ data: _data, ...crop }) => crop), cropPixels: cut.map((crop) => crop.data), timings };
     }
     case 'annotate': {
       const { frame, decoded } = await frameOf(request.source, request.maxPixels);

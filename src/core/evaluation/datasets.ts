@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { readBoundedFileSync } from '../files';
 import { imageSize } from '../image/image';
 import type { TruthBox } from './metrics';
 
@@ -91,13 +92,11 @@ export async function readDataset(location: string, options: ReadDatasetOptions 
  * Class names from a labels file: a data.yaml or any YAML with a top-level `names` (a list or an {id: name} map), a COCO JSON
  * (its categories), a JSON list or map, or plain text with one name a line.
  */
+/** A labels file larger than this is refused (COCO annotation files of large sets are tens of MB). */
+export const MAX_LABELS_BYTES = 64 * 1024 * 1024;
+
 export function readLabels(file: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`labels file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const text = readBoundedFileSync(file, { maxBytes: MAX_LABELS_BYTES, what: 'labels file' }).toString('utf8');
   // A data.yaml under another name (data.yaml.upstream, a copy) is still YAML: it says `names:` at the top level.
   if (/\.ya?ml$/i.test(file) || /^names\s*:/m.test(text)) {
     const names = namesFrom((parseYamlFile(text, file) as Record<string, unknown> | null)?.names, file);

@@ -11,9 +11,11 @@ export interface CropOptions {
   minSize: number;
   /** More detections than this on one frame is an error, not an unbounded burst of crops. */
   maxCrops: number;
+  /** The crops of one frame together may take at most this many bytes of RGB (crops of the same rectangle share theirs). */
+  maxBytes: number;
 }
 
-export const DEFAULT_CROP_OPTIONS: CropOptions = { paddingPercent: 10, square: false, minSize: 16, maxCrops: 300 };
+export const DEFAULT_CROP_OPTIONS: CropOptions = { paddingPercent: 10, square: false, minSize: 16, maxCrops: 300, maxBytes: 256 * 1024 * 1024 };
 
 /** The rectangle a detection is cut at: padded, squared, grown to the minimum, clamped to the frame, whole pixels. */
 export function cropBox(box: Box, frameWidth: number, frameHeight: number, o: CropOptions): Box {
@@ -51,21 +53,58 @@ export function validateCropOptions(o: CropOptions): void {
   if (!Number.isFinite(o.paddingPercent) || o.paddingPercent < 0 || o.paddingPercent > 200) throw new Error(`padding must be 0 to 200 %, got ${o.paddingPercent}`);
   if (!Number.isInteger(o.minSize) || o.minSize < 1) throw new Error(`minimum size must be a whole number of pixels, at least 1, got ${o.minSize}`);
   if (!Number.isInteger(o.maxCrops) || o.maxCrops < 1) throw new Error(`max crops must be a whole number, at least 1, got ${o.maxCrops}`);
+  if (!(o.maxBytes > 0)) throw new Error(`the crop byte limit must be more than 0, got ${o.maxBytes}`);
 }
 
-export function cropDetections(frame: RgbImage, detections: Detection[], options: Partial<CropOptions> = {}): Crop[] {
+/**
+ * Every crop of a frame, cut into one block of memory that `allocate` gives (a SharedArrayBuffer in the engine's
+ * workers, so the classifier's worker reads them without a copy). Bounded in count and in bytes, counted before
+ * anything is allocated; a rectangle that several detections give (duplicate boxes) is cut once and shared.
+ */
+export function cutCrops(
+  frame: RgbImage,
+  detections: Detection[],
+  options: Partial<CropOptions> = {},
+  allocate: (bytes: number) => Uint8Array = (bytes) => Buffer.allocUnsafe(bytes),
+): Array<Omit<Crop, 'data'> & { data: Uint8Array }> {
   const o = { ...DEFAULT_CROP_OPTIONS, ...options };
   validateCropOptions(o);
+  if (!Array.isArray(detections)) throw new Error('msg.detections must be an array');
   if (detections.length > o.maxCrops) {
     throw new Error(`${detections.length} detections on this frame, over the limit of ${o.maxCrops} crops (max crops)`);
   }
-  return detections.map((d, i) => {
+  const rects = detections.map((d, i) => {
     const b = d?.box;
     if (!b || ![b.x, b.y, b.width, b.height].every(Number.isFinite) || b.width <= 0 || b.height <= 0) {
       throw new Error(`detection ${d?.id ?? i} has no valid box {x, y, width, height} in pixels`);
     }
-    const rect = cropBox(b, frame.width, frame.height, o);
-    const pixels = extract(frame, rect);
-    return { detectionId: d.id, box: rect, width: pixels.width, height: pixels.height, data: pixels.data };
+    return cropBox(b, frame.width, frame.height, o);
   });
+  const keyOf = (r: Box) => `${r.x},${r.y},${r.width},${r.height}`;
+  const unique = [...new Map(rects.map((r) => [keyOf(r), r])).values()];
+  const bytes = unique.reduce((sum, r) => sum + r.width * r.height * 3, 0);
+  if (bytes > o.maxBytes) {
+    throw new Error(
+      `the ${rects.length} crops of this frame would take ${(bytes / 1024 ** 2).toFixed(0)} MiB, over the limit of ${(o.maxBytes / 1024 ** 2).toFixed(0)} MiB; ` +
+        'too many or too large detections (a broken model?)',
+    );
+  }
+  const block = allocate(bytes);
+  const cut = new Map<string, Uint8Array>();
+  let offset = 0;
+  for (const r of unique) {
+    const view = block.subarray(offset, offset + r.width * r.height * 3);
+    offset += view.length;
+    const rowBytes = r.width * 3;
+    for (let row = 0; row < r.height; row++) {
+      const from = ((r.y + row) * frame.width + r.x) * 3;
+      view.set(frame.data.subarray(from, from + rowBytes), row * rowBytes);
+    }
+    cut.set(keyOf(r), view);
+  }
+  return rects.map((box, i) => ({ detectionId: detections[i].id, box, width: box.width, height: box.height, data: cut.get(keyOf(box))! }));
+}
+
+export function cropDetections(frame: RgbImage, detections: Detection[], options: Partial<CropOptions> = {}): Crop[] {
+  return cutCrops(frame, detections, options).map((crop) => ({ ...crop, data: Buffer.from(crop.data.buffer, crop.data.byteOffset, crop.data.length) }));
 }

@@ -3,10 +3,23 @@ import { promises as fs } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
 import { resizeBilinearInto } from './bilinear';
 import { bmpSize, decodeBmp, isBmp } from './bmp';
+import { formatBytes, readBoundedFile } from '../files';
 import type { FrameImage } from '../types';
 
 /** Frames larger than this many pixels are refused before decoding (50 MP: 150 MB of RGB). */
 export const DEFAULT_MAX_PIXELS = 50_000_000;
+/**
+ * A longer side is refused before decoding: libjpeg, which the visualizer writes with, takes at most 65500 pixels a side,
+ * so every frame that is judged can also be drawn (a 100000 x 1 strip would be judged, then fail at the visualizer).
+ */
+export const MAX_SIDE = 65_500;
+/** An encoded image may take at most this many bytes per allowed pixel (16-bit RGBA, uncompressed) plus 1 MiB of headers. */
+const MAX_BYTES_PER_PIXEL = 8;
+
+/** The formats the docs list, told apart by their first bytes before any decoder sees them. */
+export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'tiff', 'gif', 'bmp'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+const SUPPORTED = 'JPEG, PNG, WebP, TIFF, GIF or uncompressed BMP';
 
 /** Raw interleaved RGB pixels. */
 export interface RgbImage {
@@ -29,6 +42,23 @@ export interface DecodeOptions {
   colourProfile?: ColourProfile;
 }
 
+/** The format an encoded image's magic bytes say, or undefined for anything we do not decode (SVG, AVIF, PDF, text...). */
+export function sniffFormat(buf: Buffer): ImageFormat | undefined {
+  const starts = (...bytes: number[]) => bytes.every((b, i) => buf[i] === b);
+  if (starts(0xff, 0xd8, 0xff)) return 'jpeg';
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
+  if (buf.length >= 12 && buf.toString('latin1', 0, 4) === 'RIFF' && buf.toString('latin1', 8, 12) === 'WEBP') return 'webp';
+  if (starts(0x49, 0x49, 0x2a, 0x00) || starts(0x4d, 0x4d, 0x00, 0x2a) || starts(0x49, 0x49, 0x2b, 0x00) || starts(0x4d, 0x4d, 0x00, 0x2b)) return 'tiff';
+  if (buf.length >= 6 && /^GIF8[79]a$/.test(buf.toString('latin1', 0, 6))) return 'gif';
+  if (isBmp(buf)) return 'bmp';
+  return undefined;
+}
+
+/** The most bytes an encoded image may have for a pixel limit. */
+export function maxImageBytes(maxPixels: number): number {
+  return maxPixels * MAX_BYTES_PER_PIXEL + 1024 * 1024;
+}
+
 /**
  * Formats whose EXIF orientation is applied, as Ultralytics' imread applies it: cv2.imdecode turns JPEG and PNG
  * upright, reads WebP as stored, and TIFF goes through cv2.imdecodemulti unrotated; HEIF/AVIF go through PIL with
@@ -38,7 +68,8 @@ const ORIENTED_FORMATS = new Set(['jpeg', 'png', 'heif']);
 
 /**
  * Decodes an encoded image (Buffer) or an image file (path) to RGB, once.
- * The header is read first so that a huge image is refused before any pixel is allocated.
+ * The format is told from the first bytes, and the size from the header, before any pixel is allocated:
+ * anything but the listed formats, or a huge image, is refused without decoding.
  */
 export async function decodeImage(input: Buffer | string, options: DecodeOptions = {}): Promise<FrameImage> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
@@ -49,28 +80,27 @@ export async function decodeImage(input: Buffer | string, options: DecodeOptions
   if (typeof input === 'string') {
     if (input.trim() === '') throw new Error('image path is empty');
     path = input;
-    try {
-      encoded = await fs.readFile(input);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new Error(`image file not found: ${input}`);
-      if (code === 'EISDIR') throw new Error(`image path is a folder, not a file: ${input}`);
-      throw new Error(`cannot read image file ${input}: ${(err as Error).message}`);
-    }
+    encoded = await readBoundedFile(input, { maxBytes: maxImageBytes(maxPixels), what: 'image file' });
   } else if (Buffer.isBuffer(input)) {
     encoded = input;
+    if (encoded.length > maxImageBytes(maxPixels)) {
+      throw new Error(`image buffer is ${formatBytes(encoded.length)}, over the limit of ${formatBytes(maxImageBytes(maxPixels))} for ${maxPixels / 1e6} MP; refused`);
+    }
   } else {
     throw new Error(`expected an encoded image (Buffer) or a file path (string), got ${describe(input)}`);
   }
+  const where = path ? ` ${path}` : '';
   if (encoded.length === 0) throw new Error(path ? `image file is empty: ${path}` : 'image buffer is empty');
+  const format = sniffFormat(encoded);
+  if (!format) throw new Error(`cannot decode image${where}: not a supported image format (${SUPPORTED}); ${looksLike(encoded)}`);
 
-  if (isBmp(encoded)) {
+  if (format === 'bmp') {
     const size = bmpSize(encoded);
     refuseHuge(size.width, size.height, maxPixels);
     try {
       return { ...decodeBmp(encoded), channels: 3, encoded, format: 'bmp', path };
     } catch (err) {
-      throw new Error(`cannot decode image${path ? ` ${path}` : ''}: ${(err as Error).message}`);
+      throw new Error(`cannot decode image${where}: ${(err as Error).message}`);
     }
   }
 
@@ -78,7 +108,11 @@ export async function decodeImage(input: Buffer | string, options: DecodeOptions
   try {
     meta = await sharp(encoded, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new Error(`cannot decode image${path ? ` ${path}` : ''}: ${sharpReason(err)}`);
+    throw new Error(`cannot decode image${where}: ${sharpReason(err)}`);
+  }
+  // The sniffed format must be what libvips would decode: a file cannot start as one format and be read as another.
+  if (meta.format !== format) {
+    throw new Error(`cannot decode image${where}: its first bytes say ${format} but the decoder reads ${meta.format}; refused`);
   }
   refuseHuge(meta.width ?? 0, meta.height ?? 0, maxPixels);
   try {
@@ -92,8 +126,17 @@ export async function decodeImage(input: Buffer | string, options: DecodeOptions
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
     return { width: info.width, height: info.height, channels: 3, data, encoded, format: meta.format, path };
   } catch (err) {
-    throw new Error(`cannot decode image${path ? ` ${path}` : ''}: ${sharpReason(err)}`);
+    throw new Error(`cannot decode image${where}: ${sharpReason(err)}`);
   }
+}
+
+/** A hint at what a refused buffer is, from its first bytes. */
+function looksLike(buf: Buffer): string {
+  const head = buf.subarray(0, 256).toString('latin1').trimStart().toLowerCase();
+  if (head.startsWith('<?xml') || head.startsWith('<svg') || head.includes('<svg')) return 'it looks like SVG, which is not decoded';
+  if (buf.length >= 12 && buf.toString('latin1', 4, 8) === 'ftyp') return 'it looks like HEIF / AVIF, which is not decoded';
+  if (head.startsWith('%pdf')) return 'it looks like PDF';
+  return `it starts with bytes ${buf.subarray(0, 8).toString('hex')}`;
 }
 
 /** An image file's width and height as decodeImage gives them (EXIF orientation as it applies it), from its header only. */
@@ -115,6 +158,9 @@ export async function imageSize(file: string): Promise<{ width: number; height: 
 
 function refuseHuge(width: number, height: number, maxPixels: number): void {
   const pixels = width * height;
+  if (width > MAX_SIDE || height > MAX_SIDE) {
+    throw new Error(`image is ${width} x ${height}, a side over ${MAX_SIDE} pixels (more than JPEG can hold, so it could not be drawn); refused without decoding`);
+  }
   if (pixels > maxPixels) {
     throw new Error(
       `image is ${width} x ${height} (${(pixels / 1e6).toFixed(0)} MP), over the limit of ${(maxPixels / 1e6).toFixed(0)} MP; refused without decoding`,
@@ -147,7 +193,7 @@ export function describe(value: unknown): string {
 
 function sharpReason(err: unknown): string {
   const message = (err as Error).message ?? String(err);
-  if (/unsupported image format/i.test(message)) return 'not a supported image format (JPEG, PNG, WebP, TIFF, GIF, AVIF or uncompressed BMP)';
+  if (/unsupported image format/i.test(message)) return `not a supported image format (${SUPPORTED})`;
   return message.split('\n')[0];
 }
 

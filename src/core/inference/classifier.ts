@@ -2,7 +2,7 @@
 import * as ort from 'onnxruntime-node';
 import { NORMALIZATIONS, resizeForModel, writeTensor, type NormalizationName, type RgbImage, type ResizeMode } from '../image/image';
 import { sigmoid } from './formats';
-import type { Model } from '../model/model';
+import { MAX_TENSOR_BYTES, type Model } from '../model/model';
 import type { Classification } from '../types';
 
 export type Activation = 'auto' | 'softmax' | 'sigmoid' | 'none';
@@ -54,7 +54,10 @@ export class Classifier {
 
   async classify(images: RgbImage[]): Promise<ClassifyResult> {
     if (images.length === 0) return { classifications: [], preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, runs: 0 };
-    const batchSize = this.model.image.dynamicBatch ? Math.max(1, this.options.maxBatch) : 1;
+    // Batches bounded in bytes as well as in count: a large input size gets fewer images a run.
+    const { inputWidth, inputHeight } = this.model.info;
+    const perImage = inputWidth * inputHeight * this.model.image.layout.channels * 4;
+    const batchSize = this.model.image.dynamicBatch ? Math.max(1, Math.min(this.options.maxBatch, Math.floor(MAX_TENSOR_BYTES / perImage))) : 1;
     const classifications: Classification[] = [];
     let [preprocessMs, inferenceMs, postprocessMs] = [0, 0, 0];
     let runs = 0;
@@ -90,6 +93,12 @@ export class Classifier {
 
   private toClassification(raw: Float32Array): Classification {
     const probs = activate(raw, this.options.activation);
+    const unusable = probs.find((p) => !(p >= -1e-3 && p <= 1 + 1e-3));
+    if (unusable !== undefined) {
+      throw new Error(
+        `the model's output is not usable: a class score of ${unusable} (${raw.some((v) => !Number.isFinite(v)) ? 'NaN or infinite outputs: a broken export?' : 'activation "none" on outputs that are not probabilities; choose softmax or sigmoid'}); no class was given`,
+      );
+    }
     let best = 0;
     for (let i = 1; i < probs.length; i++) if (probs[i] > probs[best]) best = i;
     const order = [...probs.keys()].sort((a, b) => probs[b] - probs[a]);

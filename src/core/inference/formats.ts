@@ -190,141 +190,172 @@ export interface Decoded {
 const num = (v: number | bigint): number => (typeof v === 'bigint' ? Number(v) : v);
 export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
-/** Decodes raw outputs to candidates in model-input pixels. */
+/** A probability a little over 1 is float rounding; more is a model whose scores are not probabilities. */
+const SCORE_SLACK = 1e-3;
+
+/**
+ * Decodes raw outputs to candidates in model-input pixels. Scores outside 0..1 (where the format gives
+ * probabilities) and boxes with NaN or infinite coordinates are an error, never boxes: they come from a broken
+ * export (fp16 overflow) or a wrong output format, and NMS cannot order or merge them.
+ */
 export function decodeOutputs(plan: FormatPlan, outputs: Record<string, OutputTensor>, p: DecodeParams): Decoded {
   const keep = (classId: number) => !p.classFilter || p.classFilter.has(classId);
   const candidates: Candidate[] = [];
   let maxScore = 0;
-  const push = (x1: number, y1: number, x2: number, y2: number, score: number, classId: number) => {
-    if (score > maxScore) maxScore = score;
-    if (score >= p.confidence && keep(classId) && x2 > x1 && y2 > y1) candidates.push({ x1, y1, x2, y2, score, classId });
+  const bad = { scores: 0, boxes: 0, example: NaN };
+  const checkScore = (v: number) => {
+    if (!(v >= -SCORE_SLACK && v <= 1 + SCORE_SLACK)) {
+      if (bad.scores++ === 0) bad.example = v;
+    }
   };
+  const push = (x1: number, y1: number, x2: number, y2: number, score: number, classId: number, probability = true) => {
+    if (probability) checkScore(score);
+    if (score > maxScore) maxScore = score;
+    if (!(score >= p.confidence) || !keep(classId)) return;
+    if (!(Number.isFinite(x1) && Number.isFinite(y1) && Number.isFinite(x2) && Number.isFinite(y2))) bad.boxes++;
+    else if (x2 > x1 && y2 > y1) candidates.push({ x1, y1, x2, y2, score, classId });
+  };
+  const decoded = decodeRaw();
+  if (bad.scores || bad.boxes) {
+    const what = [
+      bad.scores ? `${bad.scores} scores outside 0..1 (e.g. ${bad.example})` : '',
+      bad.boxes ? `${bad.boxes} boxes with NaN or infinite coordinates` : '',
+    ].filter(Boolean).join(' and ');
+    throw new Error(`the model's output is not usable: ${what}; a broken export (fp16 overflow?) or the wrong output format. No boxes were taken from this frame`);
+  }
+  return decoded;
 
-  switch (plan.format) {
-    case 'yolov8': {
-      const out = outputs[plan.outputs.output];
-      const rows = out.dims[1];
-      const n = out.dims[2];
-      const d = out.data as Float32Array;
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        let bestClass = 0;
-        for (let c = 4; c < rows; c++) {
-          const s = d[c * n + i];
-          if (s > best) {
-            best = s;
-            bestClass = c - 4;
+  function decodeRaw(): Decoded {
+    switch (plan.format) {
+      case 'yolov8': {
+        const out = outputs[plan.outputs.output];
+        const rows = out.dims[1];
+        const n = out.dims[2];
+        const d = out.data as Float32Array;
+        for (let i = 0; i < n; i++) {
+          let best = 0;
+          let bestClass = 0;
+          for (let c = 4; c < rows; c++) {
+            const s = d[c * n + i];
+            checkScore(s);
+            if (s > best) {
+              best = s;
+              bestClass = c - 4;
+            }
           }
+          if (best > maxScore) maxScore = best;
+          if (best < p.confidence) continue;
+          const cx = d[i];
+          const cy = d[n + i];
+          const w = d[2 * n + i];
+          const h = d[3 * n + i];
+          push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, best, bestClass, false);
         }
-        if (best > maxScore) maxScore = best;
-        if (best < p.confidence) continue;
-        const cx = d[i];
-        const cy = d[n + i];
-        const w = d[2 * n + i];
-        const h = d[3 * n + i];
-        push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, best, bestClass);
+        return { candidates, maxScore, nmsDone: false };
       }
-      return { candidates, maxScore, nmsDone: false };
-    }
-    case 'yolo-end2end': {
-      const out = outputs[plan.outputs.output];
-      const k = out.dims[1];
-      const d = out.data as Float32Array;
-      for (let i = 0; i < k; i++) {
-        const o = i * 6;
-        push(d[o], d[o + 1], d[o + 2], d[o + 3], d[o + 4], Math.round(d[o + 5]));
+      case 'yolo-end2end': {
+        const out = outputs[plan.outputs.output];
+        const k = out.dims[1];
+        const d = out.data as Float32Array;
+        for (let i = 0; i < k; i++) {
+          const o = i * 6;
+          push(d[o], d[o + 1], d[o + 2], d[o + 3], d[o + 4], Math.round(d[o + 5]));
+        }
+        return { candidates, maxScore, nmsDone: true };
       }
-      return { candidates, maxScore, nmsDone: true };
-    }
-    case 'yolov5':
-    case 'yolox': {
-      const out = outputs[plan.outputs.output];
-      const n = out.dims[1];
-      const cols = out.dims[2];
-      const d = out.data as Float32Array;
-      const grid = plan.format === 'yolox' ? yoloxGrid(p.inputWidth, p.inputHeight) : undefined;
-      for (let i = 0; i < n; i++) {
-        const o = i * cols;
-        const objectness = d[o + 4];
-        let best = 0;
-        let bestClass = 0;
-        for (let c = 5; c < cols; c++) {
-          if (d[o + c] > best) {
-            best = d[o + c];
-            bestClass = c - 5;
+      case 'yolov5':
+      case 'yolox': {
+        const out = outputs[plan.outputs.output];
+        const n = out.dims[1];
+        const cols = out.dims[2];
+        const d = out.data as Float32Array;
+        const grid = plan.format === 'yolox' ? yoloxGrid(p.inputWidth, p.inputHeight) : undefined;
+        for (let i = 0; i < n; i++) {
+          const o = i * cols;
+          const objectness = d[o + 4];
+          checkScore(objectness);
+          let best = 0;
+          let bestClass = 0;
+          for (let c = 5; c < cols; c++) {
+            checkScore(d[o + c]);
+            if (d[o + c] > best) {
+              best = d[o + c];
+              bestClass = c - 5;
+            }
           }
-        }
-        const score = objectness * best;
-        if (score > maxScore) maxScore = score;
-        if (score < p.confidence) continue;
-        let cx = d[o];
-        let cy = d[o + 1];
-        let w = d[o + 2];
-        let h = d[o + 3];
-        if (grid) {
-          const stride = grid.stride[i];
-          cx = (cx + grid.x[i]) * stride;
-          cy = (cy + grid.y[i]) * stride;
-          w = Math.exp(w) * stride;
-          h = Math.exp(h) * stride;
-        }
-        push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, bestClass);
-      }
-      return { candidates, maxScore, nmsDone: false };
-    }
-    case 'rf-detr': {
-      const boxes = outputs[plan.outputs.boxes];
-      const logits = outputs[plan.outputs.logits];
-      const q = boxes.dims[1];
-      const c = logits.dims[2];
-      const b = boxes.data as Float32Array;
-      const l = logits.data as Float32Array;
-      // Each query keeps its best class; DETR queries are a set prediction, so no NMS is needed.
-      for (let i = 0; i < q; i++) {
-        let best = -Infinity;
-        let bestClass = 0;
-        for (let k = 0; k < c; k++) {
-          if (l[i * c + k] > best) {
-            best = l[i * c + k];
-            bestClass = k;
+          const score = objectness * best;
+          if (score > maxScore) maxScore = score;
+          if (!(score >= p.confidence)) continue;
+          let cx = d[o];
+          let cy = d[o + 1];
+          let w = d[o + 2];
+          let h = d[o + 3];
+          if (grid) {
+            const stride = grid.stride[i];
+            cx = (cx + grid.x[i]) * stride;
+            cy = (cy + grid.y[i]) * stride;
+            w = Math.exp(w) * stride;
+            h = Math.exp(h) * stride;
           }
+          push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, bestClass, false);
         }
-        const score = sigmoid(best);
-        const cx = b[i * 4] * p.inputWidth;
-        const cy = b[i * 4 + 1] * p.inputHeight;
-        const w = b[i * 4 + 2] * p.inputWidth;
-        const h = b[i * 4 + 3] * p.inputHeight;
-        push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, bestClass);
+        return { candidates, maxScore, nmsDone: false };
       }
-      return { candidates, maxScore, nmsDone: true };
-    }
-    case 'detr-deploy': {
-      const labels = outputs[plan.outputs.labels].data;
-      const boxes = outputs[plan.outputs.boxes].data as Float32Array;
-      const scores = outputs[plan.outputs.scores].data as Float32Array;
-      // Boxes come back in the pixels of the size we fed: the model-input size (see Detector).
-      for (let i = 0; i < scores.length; i++) {
-        push(boxes[i * 4], boxes[i * 4 + 1], boxes[i * 4 + 2], boxes[i * 4 + 3], scores[i], num(labels[i]));
+      case 'rf-detr': {
+        const boxes = outputs[plan.outputs.boxes];
+        const logits = outputs[plan.outputs.logits];
+        const q = boxes.dims[1];
+        const c = logits.dims[2];
+        const b = boxes.data as Float32Array;
+        const l = logits.data as Float32Array;
+        // Each query keeps its best class; DETR queries are a set prediction, so no NMS is needed.
+        for (let i = 0; i < q; i++) {
+          let best = -Infinity;
+          let bestClass = 0;
+          for (let k = 0; k < c; k++) {
+            if (Number.isNaN(l[i * c + k])) checkScore(NaN);
+            if (l[i * c + k] > best) {
+              best = l[i * c + k];
+              bestClass = k;
+            }
+          }
+          const score = sigmoid(best);
+          const cx = b[i * 4] * p.inputWidth;
+          const cy = b[i * 4 + 1] * p.inputHeight;
+          const w = b[i * 4 + 2] * p.inputWidth;
+          const h = b[i * 4 + 3] * p.inputHeight;
+          push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, bestClass, false);
+        }
+        return { candidates, maxScore, nmsDone: true };
       }
-      return { candidates, maxScore, nmsDone: true };
-    }
-    case 'ssd': {
-      const boxes = outputs[plan.outputs.boxes].data as Float32Array;
-      const scores = outputs[plan.outputs.scores].data as Float32Array;
-      const classes = outputs[plan.outputs.classes].data;
-      // TensorFlow's detection_boxes are [ymin, xmin, ymax, xmax]; most others are [x1, y1, x2, y2].
-      const yxyx = /detection_boxes/i.test(plan.outputs.boxes);
-      let maxCoord = 0;
-      for (let i = 0; i < boxes.length; i++) maxCoord = Math.max(maxCoord, Math.abs(boxes[i]));
-      const normalised = maxCoord <= 1.5;
-      const sx = normalised ? p.inputWidth : 1;
-      const sy = normalised ? p.inputHeight : 1;
-      for (let i = 0; i < scores.length; i++) {
-        const [a, b, c, d] = [boxes[i * 4], boxes[i * 4 + 1], boxes[i * 4 + 2], boxes[i * 4 + 3]];
-        const [x1, y1, x2, y2] = yxyx ? [b, a, d, c] : [a, b, c, d];
-        push(x1 * sx, y1 * sy, x2 * sx, y2 * sy, scores[i], Math.round(num(classes[i])));
+      case 'detr-deploy': {
+        const labels = outputs[plan.outputs.labels].data;
+        const boxes = outputs[plan.outputs.boxes].data as Float32Array;
+        const scores = outputs[plan.outputs.scores].data as Float32Array;
+        // Boxes come back in the pixels of the size we fed: the model-input size (see Detector).
+        for (let i = 0; i < scores.length; i++) {
+          push(boxes[i * 4], boxes[i * 4 + 1], boxes[i * 4 + 2], boxes[i * 4 + 3], scores[i], num(labels[i]));
+        }
+        return { candidates, maxScore, nmsDone: true };
       }
-      return { candidates, maxScore, nmsDone: true };
+      case 'ssd': {
+        const boxes = outputs[plan.outputs.boxes].data as Float32Array;
+        const scores = outputs[plan.outputs.scores].data as Float32Array;
+        const classes = outputs[plan.outputs.classes].data;
+        // TensorFlow's detection_boxes are [ymin, xmin, ymax, xmax]; most others are [x1, y1, x2, y2].
+        const yxyx = /detection_boxes/i.test(plan.outputs.boxes);
+        let maxCoord = 0;
+        for (let i = 0; i < boxes.length; i++) maxCoord = Math.max(maxCoord, Math.abs(boxes[i]));
+        const normalised = maxCoord <= 1.5;
+        const sx = normalised ? p.inputWidth : 1;
+        const sy = normalised ? p.inputHeight : 1;
+        for (let i = 0; i < scores.length; i++) {
+          const [a, b, c, d] = [boxes[i * 4], boxes[i * 4 + 1], boxes[i * 4 + 2], boxes[i * 4 + 3]];
+          const [x1, y1, x2, y2] = yxyx ? [b, a, d, c] : [a, b, c, d];
+          push(x1 * sx, y1 * sy, x2 * sx, y2 * sy, scores[i], Math.round(num(classes[i])));
+        }
+        return { candidates, maxScore, nmsDone: true };
+      }
     }
   }
 }

@@ -15,6 +15,8 @@ export function iou(a: Candidate, b: Candidate): number {
   if (ix <= 0 || iy <= 0) return 0;
   const inter = ix * iy;
   const union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
+  // Infinite or NaN coordinates have no meaningful overlap: NaN, which nms() counts as a duplicate.
+  if (!Number.isFinite(union)) return NaN;
   return union > 0 ? inter / union : 0;
 }
 
@@ -23,7 +25,8 @@ export function iou(a: Candidate, b: Candidate): number {
  * each other (as Ultralytics and torchvision's batched_nms do). Returns at most `maxDetections`.
  */
 export function nms(candidates: Candidate[], iouThreshold: number, maxDetections: number, classAware = true): Candidate[] {
-  const sorted = [...candidates].sort((a, b) => b.score - a.score);
+  // A NaN score would leave the sort's order undefined; such candidates are not boxes.
+  const sorted = candidates.filter((c) => Number.isFinite(c.score)).sort((a, b) => b.score - a.score);
   const kept: Candidate[] = [];
   const suppressed = new Uint8Array(sorted.length);
   for (let i = 0; i < sorted.length && kept.length < maxDetections; i++) {
@@ -34,7 +37,8 @@ export function nms(candidates: Candidate[], iouThreshold: number, maxDetections
       if (suppressed[j]) continue;
       const b = sorted[j];
       if (classAware && a.classId !== b.classId) continue;
-      if (iou(a, b) > iouThreshold) suppressed[j] = 1;
+      // Written so that a NaN IoU (boxes at infinity) suppresses rather than keeps: never hundreds of copies of one box.
+      if (!(iou(a, b) <= iouThreshold)) suppressed[j] = 1;
     }
   }
   return kept;

@@ -1,9 +1,9 @@
 // One ONNX model loaded once: its session, what it says about itself, its class names, its SHA-256.
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readLabels } from '../evaluation/datasets';
+import { formatBytes, readBoundedFile } from '../files';
 import { DETECTOR_FORMATS, dim, type DetectorFormat, type TensorSpec } from '../inference/formats';
 import type { ColourProfile, NormalizationName, TensorLayout } from '../image/image';
 import { readOnnxMetadata, type OnnxMetadata } from './onnx-metadata';
@@ -196,14 +196,7 @@ async function resolveClassNames(meta: OnnxMetadata, options: ModelOptions): Pro
 /** Loads an ONNX model: reads it once, hashes it, reads its metadata, opens the session. */
 export async function loadModel(modelPath: string, options: ModelOptions = {}): Promise<Model> {
   if (!modelPath || typeof modelPath !== 'string') throw new Error('no model file set');
-  let data: Buffer;
-  try {
-    data = await fs.readFile(modelPath);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`model file not found: ${modelPath}`);
-    throw new Error(`cannot read model file ${modelPath}: ${firstLine(err)}`);
-  }
+  const data = await readBoundedFile(modelPath, { maxBytes: MAX_MODEL_BYTES, what: 'model file', timeoutMs: 60_000 });
   const meta = readOnnxMetadata(data);
   if (options.format && options.format !== 'auto' && !DETECTOR_FORMATS.includes(options.format)) {
     throw new Error(`unknown output format "${options.format}"; use one of: auto, ${DETECTOR_FORMATS.join(', ')}`);
@@ -220,6 +213,7 @@ export async function loadModel(modelPath: string, options: ModelOptions = {}): 
     const outputs = specsOf(session.outputNames, session.outputMetadata);
     const { spec, layout } = imageInputOf(inputs);
     const size = inputSize(spec, layout.order, meta, options);
+    refuseLargeTensors(spec, layout, size, outputs);
     const task = guessTask(meta, outputs, spec);
     const classNames = await resolveClassNames(meta, options);
     const info: ModelInfo = {
@@ -237,6 +231,33 @@ export async function loadModel(modelPath: string, options: ModelOptions = {}): 
   } catch (err) {
     await session.release();
     throw err;
+  }
+}
+
+/** A model's whole file is read into memory; protobuf, which ONNX is, cannot be larger anyway. */
+export const MAX_MODEL_BYTES = 2 * 1024 ** 3;
+/** The most bytes one image's input tensor, or one fixed-size output, may take: a frame's allocations stay bounded. */
+export const MAX_TENSOR_BYTES = 256 * 1024 ** 2;
+
+const ELEMENT_BYTES: Record<string, number> = { float32: 4, float16: 2, uint8: 1, int8: 1, int32: 4, int64: 8, float64: 8, bool: 1 };
+
+/** Refuses at load a model whose declared input (at its size) or a fixed output would allocate more than MAX_TENSOR_BYTES a frame. */
+function refuseLargeTensors(spec: TensorSpec, layout: Omit<TensorLayout, 'bgr'>, size: { width: number; height: number }, outputs: TensorSpec[]): void {
+  const batch = dim(spec.shape[0]) ?? 1;
+  const inputBytes = batch * layout.channels * size.width * size.height * (ELEMENT_BYTES[spec.type] ?? 4);
+  if (inputBytes > MAX_TENSOR_BYTES) {
+    throw new Error(
+      `the model's input ${spec.name} is ${batch} x ${layout.channels} x ${size.height} x ${size.width} ${spec.type}: ${formatBytes(inputBytes)} a frame, ` +
+        `over the limit of ${formatBytes(MAX_TENSOR_BYTES)}; refused (export it at a smaller input size)`,
+    );
+  }
+  for (const output of outputs) {
+    const dims = output.shape.map(dim);
+    if (dims.some((d) => d === undefined)) continue;
+    const bytes = (dims as number[]).reduce((a, b) => a * b, ELEMENT_BYTES[output.type] ?? 4);
+    if (bytes > MAX_TENSOR_BYTES) {
+      throw new Error(`the model's output ${output.name} [${output.shape.join(',')}] is ${formatBytes(bytes)} a frame, over the limit of ${formatBytes(MAX_TENSOR_BYTES)}; refused`);
+    }
   }
 }
 

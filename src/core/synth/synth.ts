@@ -637,7 +637,7 @@ export interface DatasetOptions extends FrameOptions {
   seed: number;
   /** Share of frames (the last ones) written to the val split (default 0.2). */
   valFraction?: number;
-  /** Replace DIR/detect and DIR/classify when they already hold files (otherwise that is an error). */
+  /** Write into a folder that is not empty, replacing DIR/detect and DIR/classify (otherwise that is an error). */
   overwrite?: boolean;
 }
 
@@ -665,12 +665,11 @@ export async function writeDataset(options: DatasetOptions): Promise<DatasetSumm
   const out = path.resolve(options.out);
   const detect = path.join(out, 'detect');
   const classify = path.join(out, 'classify');
-  for (const dir of [detect, classify]) {
-    if (existsSync(dir) && readdirSync(dir).length) {
-      if (!options.overwrite) throw new Error(`${dir} already holds files; choose an empty folder, or overwrite it (avi synth --overwrite)`);
-      await fs.rm(dir, { recursive: true, force: true });
-    }
+  // Only into an empty (or new) folder, unless asked: a mistyped --out must not fill a home folder.
+  if (existsSync(out) && readdirSync(out).length && !options.overwrite) {
+    throw new Error(`${out} is not empty; choose an empty or new folder, or replace the dataset in it (avi synth --overwrite)`);
   }
+  for (const dir of [detect, classify]) await fs.rm(dir, { recursive: true, force: true });
   const val = valFraction > 0 && frames > 1 ? Math.min(frames - 1, Math.max(1, Math.round(frames * valFraction))) : 0;
   const splits = val ? ['train', 'val'] : ['train'];
   for (const split of splits) {
