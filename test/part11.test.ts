@@ -97,7 +97,7 @@ describe('21 CFR Part 11', function () {
     before(async () => {
       mkdirSync(userDir, { recursive: true });
       addUsers(store);
-      red = await startNodeRed(userDir, reviewFlow(path.join(tmp.dir, 'decisions.jsonl'), { sessionMinutes: SESSION_MINUTES, maxAttempts: 3 }));
+      red = await startNodeRed(userDir, reviewFlow(path.join(tmp.dir, 'decisions.jsonl'), { sessionMinutes: SESSION_MINUTES, maxAttempts: 3 }), {}, '/avi/review');
     });
     after(async () => red?.stop());
 

@@ -17,12 +17,12 @@ describe('examples/record-and-review.json in Node-RED', function () {
     const flow = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'record-and-review.json'), 'utf8'));
     const userDir = path.join(tmp.dir, 'node-red');
     mkdirSync(userDir, { recursive: true });
-    const red = await startNodeRed(userDir, flow);
+    const red = await startNodeRed(userDir, flow, {}, '/avi/review');
     const file = path.join(userDir, 'avi-records', 'records.sqlite');
     let counts = { verdicts: 0, queued: 0, results: '' };
     try {
       // Six example frames, one a second: pass, reject and review among them.
-      for (let waited = 0; counts.verdicts < 6 && waited < 60_000; waited += 500) {
+      for (let waited = 0; (counts.verdicts < 6 || counts.queued < 1) && waited < 90_000; waited += 500) {
         await new Promise((r) => setTimeout(r, 500));
         try {
           const db = new Database(file, { readonly: true, fileMustExist: true });

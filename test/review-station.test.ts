@@ -45,7 +45,7 @@ describe('the review station in a browser (Node-RED + Chromium)', function () {
     }
     mkdirSync(userDir, { recursive: true });
     addUsers(store);
-    red = await startNodeRed(userDir, reviewFlow(decisionsFile));
+    red = await startNodeRed(userDir, reviewFlow(decisionsFile), {}, '/avi/review');
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
   });
   after(async () => {

@@ -24,7 +24,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startNodeRed(userDir: string, flows: unknown[], credentials: Record<string, unknown> = {}): Promise<NodeRedProcess> {
+/** `readyPath`: a path that answers 200 once the flows' nodes have started (the flows API answers before that). */
+export async function startNodeRed(userDir: string, flows: unknown[], credentials: Record<string, unknown> = {}, readyPath?: string): Promise<NodeRedProcess> {
   const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
   const link = path.join(userDir, 'node_modules', ...pkg.name.split('/'));
   mkdirSync(path.dirname(link), { recursive: true });
@@ -64,7 +65,7 @@ export async function startNodeRed(userDir: string, flows: unknown[], credential
     if (!running()) throw new Error(`Node-RED exited (${red.exitCode}):\n${output}`);
     try {
       const response = await fetch(`${url}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } });
-      if (response.ok && ((await response.json()) as { flows: unknown[] }).flows.length > 0) break;
+      if (response.ok && ((await response.json()) as { flows: unknown[] }).flows.length > 0 && (!readyPath || (await fetch(`${url}${readyPath}`)).ok)) break;
     } catch {
       // not listening yet
     }
