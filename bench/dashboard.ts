@@ -2,8 +2,10 @@
 // the same run. `npm run build && node dist/bench/dashboard.js [seconds per phase] [frames in flight]`.
 // The demo (scripts/start-demo.js, examples/line-dashboard.json) runs flat out: each verdict (or error) sends
 // the next frame, with a fixed number in flight. Phases: closed, open (Chromium at 1920x1080 on /dashboard),
-// closed again. Frames/s from the verdicts on MQTT. The browser runs on this machine too; on a line it runs on
-// the panel, so the figure here is an upper bound on the cost.
+// closed again. Frames/s from the verdicts on MQTT, and the CPU time of the Node-RED process (its worker threads
+// included) per frame: the browser runs on this machine too and takes CPU from the line, which on a plant it
+// does not (it runs on the panel), so frames/s is an upper bound on the cost and CPU per frame the line's own share.
+import { readdirSync, readFileSync } from 'node:fs';
 import { connectAsync } from 'mqtt';
 import { chromium } from 'playwright-core';
 import { dashboardFlow, startDemo } from '../test/support/demo-runner';
@@ -30,18 +32,40 @@ function flatOut(): any[] {
   return [...flows, next, start];
 }
 
+/** user + system CPU seconds of a process, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** The Node-RED process: the child of scripts/start-demo.js. */
+function childOf(parent: number): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]) === parent) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no child process of ${parent}`);
+}
+
 async function main(): Promise<void> {
   const demo = await startDemo(flatOut());
+  const nodeRed = childOf(demo.pid);
   const mqtt = await connectAsync(demo.brokerUrl, { reconnectPeriod: 0 });
   let verdicts = 0;
   mqtt.on('message', () => verdicts++);
   await mqtt.subscribeAsync('avi/demo/verdict', { qos: 0 });
-  const phase = async (what: string): Promise<number> => {
-    const [n0, t0] = [verdicts, Date.now()];
+  const phase = async (what: string): Promise<{ rate: number; cpuMs: number }> => {
+    const [n0, t0, c0] = [verdicts, Date.now(), cpuSeconds(nodeRed)];
     await new Promise((r) => setTimeout(r, seconds * 1000));
-    const rate = (verdicts - n0) / ((Date.now() - t0) / 1000);
-    console.log(`${what.padEnd(16)} ${rate.toFixed(2)} frames/s`);
-    return rate;
+    const frames = verdicts - n0;
+    const rate = frames / ((Date.now() - t0) / 1000);
+    const cpuMs = (1000 * (cpuSeconds(nodeRed) - c0)) / frames;
+    console.log(`${what.padEnd(16)} ${rate.toFixed(2)} frames/s, Node-RED ${cpuMs.toFixed(1)} ms CPU a frame`);
+    return { rate, cpuMs };
   };
   try {
     await new Promise((r) => setTimeout(r, WARM_UP_S * 1000));
@@ -57,8 +81,9 @@ async function main(): Promise<void> {
     console.log(`${''.padEnd(16)} ${(bytes / seconds / 1024).toFixed(0)} KiB/s over the websocket`);
     await browser.close();
     const closedAfter = await phase('dashboard closed');
-    const closed = (closedBefore + closedAfter) / 2;
-    console.log(`open / closed    ${(open / closed).toFixed(3)}  (cost ${(100 * (1 - open / closed)).toFixed(1)} % of the line's frames)`);
+    const closedRate = (closedBefore.rate + closedAfter.rate) / 2;
+    const closedCpu = (closedBefore.cpuMs + closedAfter.cpuMs) / 2;
+    console.log(`open / closed    ${(open.rate / closedRate).toFixed(3)} frames/s, ${(open.cpuMs / closedCpu).toFixed(3)} Node-RED CPU a frame`);
   } finally {
     await mqtt.endAsync(true);
     await demo.stop();

@@ -71,7 +71,7 @@ export function imageOf(msg: Msg, property: string): Buffer | FrameImage {
 /** The verdict as the screen shows it: no units, no image buffers. */
 function verdictSummary(verdict: Verdict | undefined): Record<string, unknown> | undefined {
   if (!verdict || typeof verdict !== 'object') return undefined;
-  const { result, severity, counts, timestamp } = verdict as Verdict & { severity?: string; timestamp?: string };
+  const { result, severity, counts, timestamp } = verdict;
   const reasons = Array.isArray(verdict.reasons) ? verdict.reasons.slice(0, MAX_REASONS) : [];
   return { result, severity, counts, reasons, timestamp };
 }

