@@ -14,6 +14,8 @@ const commands: Record<string, () => Command> = {
   classify: () => require('./detect').classifyCommand,
   synth: () => require('./synth').synthCommand,
   eval: () => require('./eval').evalCommand,
+  audit: () => require('./audit').auditCommand,
+  users: () => require('./users').usersCommand,
 };
 
 export class UsageError extends Error {}

@@ -1,0 +1,1 @@
+module.exports = require('../dist/src/nodes/review.js').default;
