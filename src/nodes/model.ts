@@ -7,8 +7,9 @@ import { sharedEngine, type ModelLease } from '../core/engine/engine';
 import { type ExecutionProvider, type ModelOptions } from '../core/model/model';
 import { errorMessage, num, resolveFilePath, statusBusy, statusError, userDirOf } from './common';
 import { message } from './i18n';
+import { registerModelTest } from './model-test';
 
-interface ModelNodeDef extends NodeDef {
+export interface ModelNodeDef extends NodeDef {
   path: string;
   labels: string;
   classNames: string;
@@ -41,7 +42,35 @@ export function parseClassNames(text: string | undefined): string[] {
     .filter((s) => s.length > 0);
 }
 
+/** The options an avi-model's settings (a deployed node's, or a form's for "Test model") give the model. */
+export function modelOptionsOf(config: ModelNodeDef, userDir: string | undefined): ModelOptions {
+  const workers = num(config.workers, 0);
+  const normalization = (config.normalization || 'auto') as NormalizationName | 'auto';
+  if (normalization !== 'auto' && !(normalization in NORMALIZATIONS)) throw new Error(`unknown normalisation "${normalization}"`);
+  const format = (config.format || 'auto') as ModelOptions['format'];
+  if (format !== 'auto' && !DETECTOR_FORMATS.includes(format as never)) throw new Error(`unknown output format "${format}"`);
+  const colourProfile = (config.colourProfile || 'ignore') as ColourProfile;
+  if (!COLOUR_PROFILES.includes(colourProfile)) throw new Error(`unknown colour profile setting "${colourProfile}"`);
+  const width = num(config.inputWidth, 0);
+  const height = num(config.inputHeight, 0);
+  if ((width > 0) !== (height > 0)) throw new Error('input size needs both width and height (or neither, for auto)');
+  if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new Error(`workers must be a whole number from 0 (auto) to 64, got ${config.workers}`);
+  return {
+    classNames: parseClassNames(config.classNames),
+    labels: config.labels ? resolveFilePath(config.labels.trim(), userDir) : undefined,
+    executionProvider: (config.provider === 'cuda' ? 'cuda' : 'cpu') as ExecutionProvider,
+    threads: num(config.threads, 0),
+    inputWidth: width || undefined,
+    inputHeight: height || undefined,
+    normalization,
+    channelOrder: (config.channelOrder || 'auto') as ModelOptions['channelOrder'],
+    colourProfile,
+    format,
+  };
+}
+
 export default function (RED: NodeAPI): void {
+  registerModelTest(RED);
   function AviModelNode(this: ModelConfigNode, config: ModelNodeDef) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -53,30 +82,7 @@ export default function (RED: NodeAPI): void {
     let closed = false;
     let lastSignature = '';
 
-    const options = (): ModelOptions => {
-      const normalization = (config.normalization || 'auto') as NormalizationName | 'auto';
-      if (normalization !== 'auto' && !(normalization in NORMALIZATIONS)) throw new Error(`unknown normalisation "${normalization}"`);
-      const format = (config.format || 'auto') as ModelOptions['format'];
-      if (format !== 'auto' && !DETECTOR_FORMATS.includes(format as never)) throw new Error(`unknown output format "${format}"`);
-      const colourProfile = (config.colourProfile || 'ignore') as ColourProfile;
-      if (!COLOUR_PROFILES.includes(colourProfile)) throw new Error(`unknown colour profile setting "${colourProfile}"`);
-      const width = num(config.inputWidth, 0);
-      const height = num(config.inputHeight, 0);
-      if ((width > 0) !== (height > 0)) throw new Error('input size needs both width and height (or neither, for auto)');
-      if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new Error(`workers must be a whole number from 0 (auto) to 64, got ${config.workers}`);
-      return {
-        classNames: parseClassNames(config.classNames),
-        labels: config.labels ? resolveFilePath(config.labels.trim(), userDir) : undefined,
-        executionProvider: (config.provider === 'cuda' ? 'cuda' : 'cpu') as ExecutionProvider,
-        threads: num(config.threads, 0),
-        inputWidth: width || undefined,
-        inputHeight: height || undefined,
-        normalization,
-        channelOrder: (config.channelOrder || 'auto') as ModelOptions['channelOrder'],
-        colourProfile,
-        format,
-      };
-    };
+    const options = (): ModelOptions => modelOptionsOf(config, userDir);
 
     const setUsersStatus = (set: (user: Node) => void) => users.forEach(set);
 
