@@ -239,16 +239,6 @@ export function getPath(msg: Record<string, any>, path: string): unknown {
   return value;
 }
 
-export function setPath(msg: Record<string, any>, path: string, value: unknown): void {
-  const keys = path.split('.');
-  let target: any = msg;
-  for (const key of keys.slice(0, -1)) {
-    if (target[key] == null || typeof target[key] !== 'object') target[key] = {};
-    target = target[key];
-  }
-  target[keys[keys.length - 1]] = value;
-}
-
 /** Parses a number field from an editor config, falling back when empty or invalid. */
 export function num(value: unknown, fallback: number): number {
   if (value === '' || value === undefined || value === null) return fallback;
