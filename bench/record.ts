@@ -43,7 +43,7 @@ function pipeline(withRecord: boolean, folder: string): any[] {
   ];
 }
 
-async function run(flow: any[], entry: string, messages: () => any[]): Promise<{ seconds: number; received: any[]; mainBusy: number }> {
+async function run(flow: any[], entry: string, messages: () => any[], window = 12): Promise<{ seconds: number; received: any[]; mainBusy: number }> {
   await helper.load(nodes, flow);
   const received: any[] = [];
   helper.getNode('out').on('input', (m: any) => received.push(m));
@@ -54,9 +54,9 @@ async function run(flow: any[], entry: string, messages: () => any[]): Promise<{
   const batch = messages();
   const elu = performance.eventLoopUtilization();
   const started = performance.now();
-  // Sent in waves the nodes' queues take (each avi node queues at most 16 waiting messages).
+  // At most `window` messages in flight: the model nodes queue 16 at most, avi-record 1000.
   for (let i = 0; i < batch.length; i++) {
-    while (i - received.length >= 12) await new Promise((r) => setImmediate(r));
+    while (i - received.length >= window) await new Promise((r) => setTimeout(r, 1));
     helper.getNode(entry).receive(batch[i]);
   }
   while (received.length < batch.length) await new Promise((r) => setTimeout(r, 1));
@@ -82,8 +82,13 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'avi-bench-record-'));
   try {
     const demo = () => Array.from({ length: frames }, (_, i) => ({ payload: FRAMES[i % FRAMES.length], partId: `P${i}` }));
-    const without = await run(pipeline(false, path.join(dir, 'unused')), 'detector', demo);
+    // Alternated, best of two each: the machine is shared and its load changes under a run.
+    const without1 = await run(pipeline(false, path.join(dir, 'unused')), 'detector', demo);
+    const with1 = await run(pipeline(true, path.join(dir, 'pipeline1')), 'detector', demo);
+    const without2 = await run(pipeline(false, path.join(dir, 'unused')), 'detector', demo);
     const withRecord = await run(pipeline(true, path.join(dir, 'pipeline')), 'detector', demo);
+    const without = without1.seconds < without2.seconds ? without1 : without2;
+    if (with1.seconds < withRecord.seconds) withRecord.seconds = with1.seconds;
     const raw = await rawDetectorMs();
 
     // avi-record alone, on the demo's own verdict messages.
@@ -94,6 +99,7 @@ async function main(): Promise<void> {
       [{ id: 'store', type: 'avi-audit-store', folder, chain: 'bench' }, { id: 'record', type: 'avi-record', store: 'store', wires: [['out'], ['out'], ['out']] }, { id: 'out', type: 'helper' }],
       'record',
       () => Array.from({ length: records }, (_, i) => ({ ...verdicts[i % verdicts.length], partId: `R${i}` })),
+      500,
     );
     const db = new Database(path.join(folder, 'records.sqlite'));
     db.pragma('wal_checkpoint(TRUNCATE)');

@@ -11,6 +11,15 @@ import { startNodeRed } from './support/node-red-process';
 import { avi } from './support/review-flow';
 
 /** A flow that sends `count` recorded verdicts as fast as Node-RED takes them, each with the same real frame. */
+/** POST /go, again until the flow's http-in node has started and answers. */
+async function go(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if ((await fetch(`${url}/go`, { method: 'POST' })).ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url}/go never answered`);
+}
+
 function burstFlow(count: number, store: Record<string, unknown>): unknown[] {
   return [
     { id: 'tab', type: 'tab', label: 'burst' },
@@ -50,7 +59,7 @@ describe('the record under stress (real Node-RED processes)', function () {
     const red = await startNodeRed(userDir, burstFlow(20000, { storeType: 'sqlite', chain: 'gw-crash' }));
     let stored = 0;
     try {
-      await fetch(`${red.url}/go`, { method: 'POST' });
+      await go(red.url);
       for (let waited = 0; stored < 500 && waited < 120_000; waited += 50) {
         await new Promise((r) => setTimeout(r, 50));
         try {
@@ -95,7 +104,7 @@ describe('the record under stress (real Node-RED processes)', function () {
       );
       const store = await openStore(url);
       try {
-        await Promise.all(gateways.map((g) => fetch(`${g.url}/go`, { method: 'POST' })));
+        await Promise.all(gateways.map((g) => go(g.url)));
         let total = 0;
         for (let waited = 0; total < 2 * count && waited < 120_000; waited += 200) {
           await new Promise((r) => setTimeout(r, 200));

@@ -155,7 +155,9 @@ describe('avi-record in Node-RED', function () {
       const store = await openStore(url);
       try {
         let records: any[] = [];
-        for (let waited = 0; records.length < 6 && waited < 20_000; waited += 200) {
+        const spoolFile = path.join(folder, 'spool.jsonl');
+        // Stored first, then taken off the spool: wait for both.
+        for (let waited = 0; (records.length < 6 || readFileSync(spoolFile, 'utf8') !== '') && waited < 20_000; waited += 200) {
           await new Promise((r) => setTimeout(r, 200));
           records = await store.records({});
         }

@@ -146,12 +146,6 @@ export class ChainVerifier {
   }
 }
 
-export function verifyChain(chain: string, rows: Iterable<StoredRow>, options: { checks?: RecordCheck[]; seqsPresent?: Set<number> } = {}): ChainReport {
-  const verifier = new ChainVerifier(chain, options);
-  for (const row of rows) verifier.add(row);
-  return verifier.report();
-}
-
 function short(hash: string): string {
   return `${hash.slice(0, 12)}…`;
 }

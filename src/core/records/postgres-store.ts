@@ -176,11 +176,6 @@ export class PostgresStore implements AuditStore {
     return (await this.pool.query('SELECT * FROM avi_users ORDER BY user_id')).rows.map((r) => userOf(r as UserRow));
   }
 
-  /** Raw SQL, for tests that play the attacker. */
-  async exec(sql: string): Promise<void> {
-    await this.pool.query(sql);
-  }
-
   async close(): Promise<void> {
     await this.pool.end();
   }

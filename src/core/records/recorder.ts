@@ -145,7 +145,7 @@ export class Recorder {
       const prior = (record.body.frame as Record<string, unknown>) ?? {};
       record = { ...record, body: { ...record.body, frame: { ...prior, ...kept } } };
     }
-    if (!this.healthy || this.spool.size > 0 || this.waiting.length >= (this.options.maxPending ?? 64)) {
+    if (!this.healthy || this.spool.size > 0 || this.waiting.length >= (this.options.maxPending ?? 512)) {
       this.spool.add([record]);
       this.onState(this.state());
       this.scheduleRetry(this.healthy ? 0 : this.options.retryMs ?? 2000);

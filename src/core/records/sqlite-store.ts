@@ -137,11 +137,6 @@ export class SqliteStore implements AuditStore {
     return (this.db.prepare('SELECT * FROM avi_users ORDER BY user_id').all() as UserRow[]).map(userOf);
   }
 
-  /** Raw SQL, for tests that play the attacker. */
-  exec(sql: string): void {
-    this.db.exec(sql);
-  }
-
   async close(): Promise<void> {
     this.db.close();
   }

@@ -81,5 +81,3 @@ export async function openStore(location: string, options: { readonly?: boolean 
   const { SqliteStore } = await import('./sqlite-store');
   return SqliteStore.open(location, options);
 }
-
-export const SCHEMA_VERSION = 1;
