@@ -169,6 +169,8 @@ describe('frame sources: examples/frame-sources.json in Node-RED', function () {
     const before = verdicts.filter((v) => v.source === 'mqtt').length;
     await client.publishAsync(`${UNS}/camera/image`, FRAME, { qos: 1 });
     await until(() => verdicts.filter((v) => v.source === 'mqtt').length === before + 1, 20_000, 'the MQTT verdict');
+    // The counts are published on their own topic and may arrive after the verdict.
+    await until(() => counts.mqtt?.inspected === 1, 5000, 'the MQTT counts');
     expect(counts.mqtt).to.include({ received: 1, inspected: 1 });
   });
 
