@@ -7,7 +7,7 @@ import { annotate, encodeAnnotated } from '../drawing/draw';
 import { cutCrops } from '../image/crop';
 import { decodeImage, type ColourProfile, type RgbImage } from '../image/image';
 import { loadModel, type Model } from '../model/model';
-import { asBuffer, sharedCopy } from './frame';
+import { asBuffer, sharedBlock, sharedCopy } from './frame';
 import type { DecodedFrame, FromWorker, FrameSource, JobRequest, JobResult, PixelsRef, ToWorker } from './protocol';
 
 const port = parentPort;
@@ -89,7 +89,7 @@ async function run(id: number, key: string | undefined, request: JobRequest, sta
     case 'crop': {
       const { frame, decoded } = await frameOf(id, request.source, request.maxPixels);
       // One block of shared memory for every crop of the frame.
-      const cut = cutCrops(frame, request.detections, request.crop, (bytes) => new Uint8Array(new SharedArrayBuffer(bytes)));
+      const cut = cutCrops(frame, request.detections, request.crop, (bytes) => new Uint8Array(sharedBlock(bytes)));
       timings.preprocessMs = performance.now() - t0;
       return { frame: decoded, crops: cut.map(({ data: _data, ...crop }) => crop), cropPixels: cut.map((crop) => crop.data), timings };
     }
