@@ -1,6 +1,6 @@
 // Acceptance on real third-party exports in ../shared/fixtures (skipped where that folder is absent).
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Classifier } from '../../src/core/inference/classifier';
 import { readDataset, readLabels, type DetectionDataset } from '../../src/core/evaluation/datasets';
@@ -73,7 +73,8 @@ async function detect(file: string, image: string, options = {}) {
     let modelNames: string[] = [];
     for (const image of dataset.images) {
       const arrived = new Promise<any>((resolve) => out.once('input', resolve));
-      helper.getNode('det').receive({ payload: image.path });
+      // As bytes: file paths in messages are read only inside the allowed folders, and the fixtures lie outside.
+      helper.getNode('det').receive({ payload: readFileSync(image.path) });
       const msg = await arrived;
       modelNames = [...new Set([...modelNames, ...msg.detections.map((d: Detection) => d.class)])];
       results.push({
