@@ -2,8 +2,8 @@
 // visualizer) in one Node-RED runtime: every frame must end either sent on or caught, never lost, never a crash.
 // Prints in / out / caught, peak RSS and the slowest frame. Not part of npm test (it takes minutes).
 //   npm run build && node dist/bench/fuzz.js [frames=10000] [seed=1] [kinds, e.g. valid,truncated]
-// Node-RED is embedded as a user runs it, not node-red-node-test-helper: the helper keeps every message sent (its
-// spies record each call's arguments), frames and all, which grows RSS by gigabytes over a long run.
+// Node-RED is embedded as a user runs it, not node-red-node-test-helper: the helper's spies keep every message sent
+// (each call's arguments), frames and all, until unload.
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
