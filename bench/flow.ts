@@ -18,6 +18,7 @@ import { cropBox, DEFAULT_CROP_OPTIONS, extract } from '../src/core/image/crop';
 import { decodeImage, NORMALIZATIONS, resizeForModel, writeTensor } from '../src/core/image/image';
 import { Detector } from '../src/core/inference/detector';
 import { loadModel } from '../src/core/model/model';
+import { MessageLedger } from '../test/support/message-ledger';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const { values: args } = parseArgs({
@@ -461,6 +462,7 @@ async function redeploys(runtime: Runtime, feeder: Feeder, frames: Buffer[]): Pr
     }
   }, 1000 / REDEPLOY_FEED_HZ);
   feeder.reset();
+  const ledger = new MessageLedger(runtime.RED, { ours: (type) => type.startsWith('avi-'), sinks: ['bench-done'], key: 'benchId' });
   let first: ReturnType<typeof resources> | undefined;
   const started = performance.now();
   for (let n = 1; n <= REDEPLOYS; n++) {
@@ -473,8 +475,11 @@ async function redeploys(runtime: Runtime, feeder: Feeder, frames: Buffer[]): Pr
   feeder.forget();
   const last = resources();
   const change = (a: number, b: number) => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)} %`;
-  const [judged, errors] = [feeder.latencies.length, feeder.errors.length];
-  say(`  took ${((performance.now() - started) / 1000).toFixed(0)} s; ${sent} frames sent: ${judged} judged, ${errors} errors${errors ? ` (e.g. ${feeder.errors[0]})` : ''}, ${sent - judged - errors} neither (in nodes that a redeploy closed)`);
+  // Counted by Node-RED's message hooks: a Catch node's own output is lost when a full deploy stops what it is wired to.
+  const s = ledger.summary();
+  const caught = Object.entries(s.caughtErrors).sort((a, b) => b[1] - a[1]);
+  say(`  took ${((performance.now() - started) / 1000).toFixed(0)} s; ${sent} frames sent: ${s.out} judged, ${s.caught} caught${caught.length ? ` (${caught.map(([text, n]) => `${n} "${text}"`).join(', ')})` : ''},`);
+  say(`  ${s.droppedByNodeRed} lost by Node-RED${s.droppedByNodeRed ? ` (${Object.entries(s.drops).map(([where, n]) => `${n} ${where}`).join('; ')})` : ''}, ${s.open.length} without an ending, ${s.faults.length} not ended by our nodes`);
   say(`  RSS   after redeploy 1: ${first!.rssMb.toFixed(0)} MB, after ${REDEPLOYS}: ${last.rssMb.toFixed(0)} MB (${change(first!.rssMb, last.rssMb)})`);
   say(`  heap  after redeploy 1: ${first!.heapMb.toFixed(0)} MB, after ${REDEPLOYS}: ${last.heapMb.toFixed(0)} MB (${change(first!.heapMb, last.heapMb)})`);
   say(`  open file descriptors after redeploy 1: ${first!.fds}, after ${REDEPLOYS}: ${last.fds} (${change(first!.fds, last.fds)})`);

@@ -18,9 +18,10 @@ const BROKER_LINE = /avi: MQTT broker (mqtt:\/\/127\.0\.0\.1:(\d+)) \(embedded\)
 /** Listens on `port` on 127.0.0.1; undefined when the port is taken. */
 function listen(port: number): Promise<net.Server | undefined> {
   return new Promise((resolve, reject) => {
-    // Whatever connects to the blocked port (a broker client of some other process) is hung up on at once, so
-    // that closing the server does not wait for it.
-    const server = net.createServer((socket) => socket.destroy());
+    const server = net.createServer((socket) => {
+      // A client left reconnecting to 1883 by another spec would hold close() open: the blocker only refuses.
+      socket.destroy();
+    });
     server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(undefined) : reject(err)));
     server.listen(port, '127.0.0.1', () => resolve(server));
   });

@@ -29,7 +29,7 @@ export default function (RED: NodeAPI): void {
       }),
     );
 
-    onInput(node, async (msg, send) => {
+    onInput(RED, node, async (msg, send) => {
       const result = replaceClasses(msg.detections, options.get());
       msg.detections = result.detections;
       msg.payload = result.detections;

@@ -35,6 +35,7 @@ export default function (RED: NodeAPI): void {
     });
 
     onInput(
+      RED,
       node,
       async (msg, send, { arrivedAt }) => {
         const lease = await classifier();

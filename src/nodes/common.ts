@@ -118,16 +118,75 @@ const STATUS_INTERVAL_MS = 500;
 /** Frames per second are counted over this window. */
 const RATE_WINDOW_MS = 5000;
 
+/** What a deploy tells in its 'flows:stopping' event: which nodes and flows changed (Node-RED's flow diff). */
+interface DeployDiff {
+  added: string[];
+  changed: string[];
+  removed: string[];
+  rewired: string[];
+  linked: string[];
+  flowChanged: string[];
+  globalConfigChanged?: boolean;
+}
+
+/**
+ * Whether a deploy that is starting will stop a node (id, its flow z), by the rules of Node-RED 4's flows stop():
+ * a full deploy stops every node; "modified nodes" the changed and removed ones; "modified flows" also those
+ * linked or rewired to them; any deploy every node of a flow that was added, removed or changed as a whole.
+ */
+export function stoppedBy(type: string, diff: DeployDiff | undefined): (id: string, z: string | undefined) => boolean {
+  if (type === 'full' || !diff || diff.globalConfigChanged) return () => true;
+  const nodes = new Set([...diff.changed, ...diff.removed, ...(type === 'flows' ? [...diff.linked, ...diff.rewired] : [])]);
+  const flows = new Set([...diff.flowChanged, ...diff.added, ...diff.removed]);
+  return (id, z) => nodes.has(id) || (z !== undefined && flows.has(z));
+}
+
+const NOT_PROCESSED = 'node closed before this message was processed';
+
+interface DeployWatcher {
+  stopping(event: { type: string; diff?: DeployDiff }): void;
+  started(): void;
+}
+const deployWatchers = new WeakMap<object, Set<DeployWatcher>>();
+
+/** Calls `watcher` at each deploy's start and end; one listener on Node-RED's events for all nodes (it warns past 10). */
+function watchDeploys(RED: NodeAPI, watcher: DeployWatcher): () => void {
+  let watchers = deployWatchers.get(RED.events);
+  if (!watchers) {
+    const all = new Set<DeployWatcher>();
+    deployWatchers.set(RED.events, all);
+    RED.events.on('flows:stopping', (event: Parameters<DeployWatcher['stopping']>[0]) => [...all].forEach((w) => w.stopping(event)));
+    RED.events.on('flows:started', () => [...all].forEach((w) => w.started()));
+    watchers = all;
+  }
+  watchers.add(watcher);
+  return () => void watchers.delete(watcher);
+}
+
+/** How long Node-RED waits for a node's close before it gives up on it (settings.js nodeCloseTimeout). */
+function closeTimeoutOf(RED: NodeAPI): number {
+  const ms = Number((RED.settings as { nodeCloseTimeout?: unknown }).nodeCloseTimeout);
+  return Number.isFinite(ms) && ms > 0 ? ms : 15_000;
+}
+
 /**
  * Runs `handler` for each message, up to `concurrency` at once, with at most `maxQueue` more waiting, and sends
  * the results in arrival order (unless `ordered` is false) even when a later message finishes first.
  * A message that finds the queue full ends with an error, counted on the status, never dropped silently.
  * Any error (thrown or rejected) ends its message with done(err) and a red status; done() is called on every path.
+ *
+ * Deploys: every message that entered ends sent on or with done(err), and as far as Node-RED allows where a
+ * Catch node still runs (docs/redeploys.md has what Node-RED itself drops). When a deploy starts ('flows:stopping',
+ * before Node-RED stops any node) and will stop this node, the messages waiting end with an error at once, while
+ * every Catch node still runs; those in work end the same way if the deploy also stops the nodes they would go
+ * to, and otherwise are finished during close() (within Node-RED's close timeout) and sent on. A node the deploy
+ * keeps holds its results while the nodes it sends to restart, and sends them once the flows have started.
  */
-export function onInput(node: Node, handler: InputHandler, options: InputOptions = {}): void {
+export function onInput(RED: NodeAPI, node: Node, handler: InputHandler, options: InputOptions = {}): void {
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
   const concurrency = options.concurrency ?? (() => 1);
   const ordered = options.ordered ?? true;
+  const closeTimeout = closeTimeoutOf(RED);
   const waiting: Pending[] = [];
   /** Started and not yet sent, in arrival order. */
   const inFlight: Pending[] = [];
@@ -137,6 +196,8 @@ export function onInput(node: Node, handler: InputHandler, options: InputOptions
   let statusTimer: NodeJS.Timeout | undefined;
   let lastStatusAt = 0;
   let closed = false;
+  /** Results wait while a deploy restarts the nodes this one sends to (a message sent to them then is lost). */
+  let holding: NodeJS.Timeout | undefined;
   let drained: (() => void) | undefined;
 
   const showStatus = () => {
@@ -165,6 +226,10 @@ export function onInput(node: Node, handler: InputHandler, options: InputOptions
     options.onError?.(error, msg);
     failMessage(error, done);
   };
+  /** Ends messages a deploy stops the node under (no status: the node is going). */
+  const abandon = (items: Pending[], reason: string) => {
+    for (const item of items) failMessage(new Error(reason), item.done);
+  };
 
   const deliver = (item: Pending) => {
     if (item.state === 'failed') {
@@ -178,10 +243,12 @@ export function onInput(node: Node, handler: InputHandler, options: InputOptions
   };
 
   const settle = () => {
-    if (ordered) {
-      while (inFlight.length > 0 && inFlight[0].state !== 'running') deliver(inFlight.shift()!);
-    } else {
-      for (let i = inFlight.length - 1; i >= 0; i--) if (inFlight[i].state !== 'running') deliver(inFlight.splice(i, 1)[0]);
+    if (!holding) {
+      if (ordered) {
+        while (inFlight.length > 0 && inFlight[0].state !== 'running') deliver(inFlight.shift()!);
+      } else {
+        for (let i = inFlight.length - 1; i >= 0; i--) if (inFlight[i].state !== 'running') deliver(inFlight.splice(i, 1)[0]);
+      }
     }
     if (inFlight.length === 0) drained?.();
     pump();
@@ -209,6 +276,8 @@ export function onInput(node: Node, handler: InputHandler, options: InputOptions
   };
 
   node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+    // Node-RED still hands a closing node the messages it had routed to it before the deploy.
+    if (closed) return failMessage(new Error(NOT_PROCESSED), done);
     if (waiting.length >= maxQueue) {
       overQueue++;
       fail(new Error(`queue full: ${inFlight.length} messages in work and ${maxQueue} waiting; this one was not processed`), msg as Msg, done);
@@ -218,13 +287,39 @@ export function onInput(node: Node, handler: InputHandler, options: InputOptions
     pump();
   });
 
+  const release = () => {
+    clearTimeout(holding);
+    holding = undefined;
+    settle();
+  };
+  const onDeploy = ({ type, diff }: { type: string; diff?: DeployDiff }) => {
+    const stops = stoppedBy(type, diff);
+    const next = ((node as unknown as { wires?: string[][] }).wires ?? []).flat();
+    const nextStops = next.some((id) => stops(id, node.z));
+    if (stops(node.id, node.z)) {
+      // Now, before Node-RED stops any node, every Catch node still runs; at close() some may have stopped.
+      abandon(waiting.splice(0), NOT_PROCESSED);
+      if (nextStops) abandon(inFlight.splice(0), 'node closed before this message was sent on: the deploy also stopped the nodes it goes to');
+    } else if (nextStops && !holding) {
+      // Released when the flows have started; the timeout only in case they never do.
+      holding = setTimeout(release, closeTimeout);
+    }
+  };
+  const unwatch = watchDeploys(RED, { stopping: onDeploy, started: release });
+
   node.on('close', (_removed: boolean, done: () => void) => {
     closed = true;
+    unwatch();
     clearTimeout(statusTimer);
-    // Messages still waiting at redeploy are finished with an error rather than left hanging; those in work finish.
-    for (const item of waiting.splice(0)) failMessage(new Error('node closed before this message was processed'), item.done);
+    abandon(waiting.splice(0), NOT_PROCESSED);
+    release();
     if (inFlight.length === 0) return done();
-    const timer = setTimeout(done, 10_000);
+    // Those in work are finished and sent on (the nodes after this one may still run), within Node-RED's close timeout.
+    const bound = Math.max(1000, closeTimeout - 1000);
+    const timer = setTimeout(() => {
+      abandon(inFlight.splice(0), `node closed: this message was still in work ${bound / 1000} s later`);
+      drained?.();
+    }, bound);
     drained = () => {
       drained = undefined;
       clearTimeout(timer);

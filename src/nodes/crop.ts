@@ -34,6 +34,7 @@ export default function (RED: NodeAPI): void {
     const split = config.mode === 'split';
 
     onInput(
+      RED,
       node,
       async (msg, send) => {
         const detections = msg.detections as Detection[] | undefined;

@@ -47,6 +47,7 @@ export default function (RED: NodeAPI): void {
     });
 
     onInput(
+      RED,
       node,
       async (msg, send, { arrivedAt }) => {
         const lease = await detector();

@@ -80,7 +80,7 @@ export default function (RED: NodeAPI): void {
     const frames: Record<VerdictResult, number> = { PASS: 0, FAIL: 0, REVIEW: 0 };
     let warnedUnsealed = false;
 
-    onInput(node, async (msg, send) => {
+    onInput(RED, node, async (msg, send) => {
       const { models, dropped } = sealedModels(msg);
       if (dropped.length && !warnedUnsealed) {
         warnedUnsealed = true;

@@ -158,7 +158,7 @@ export default function (RED: NodeAPI): void {
       statusError(node, err.message);
     });
 
-    onInput(node, async (msg, send) => {
+    onInput(RED, node, async (msg, send) => {
       if (!settings || !ready) return void checked.get();
       const state = await ready;
       const time = messageTime(msg);

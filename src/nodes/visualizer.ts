@@ -152,6 +152,7 @@ export default function (RED: NodeAPI): void {
       : undefined;
 
     onInput(
+      RED,
       node,
       async (msg, send) => {
         const { draw, property, format, quality } = settings.get();

@@ -10,6 +10,7 @@ import { boxIou, evaluateDetections, type ImageResult } from '../../src/core/eva
 import { loadModel } from '../../src/core/model/model';
 import type { Box, Detection } from '../../src/core/types';
 import { frameWith, hasSharedFixtures, SHARED_FIXTURES, tempDir } from '../support/fixtures';
+import { CATCH_NODE, catchNodes, outputOf } from '../support/node-output';
 import { helper, readReference } from '../support/ultralytics-reference';
 
 
@@ -61,28 +62,31 @@ async function detect(file: string, image: string, options = {}) {
     const classNames = readLabels(fixture('datasets', 'neu-det-yolo', 'data.yaml.upstream'));
     const dataset = (await readDataset(fixture('datasets', 'neu-det-yolo'), { classNames })) as DetectionDataset;
     await helper.load(
-      [require('../../../nodes/avi-model.js'), require('../../../nodes/avi-detector.js')],
+      [require('../../../nodes/avi-model.js'), require('../../../nodes/avi-detector.js'), CATCH_NODE],
       [
         { id: 'm', type: 'avi-model', path: model('detect', 'yolov8n-neu-det-int8', 'best_int8.onnx'), watch: false },
         { id: 'det', type: 'avi-detector', model: 'm', confidence: '0.25', wires: [['out']] },
         { id: 'out', type: 'helper' },
+        ...catchNodes(),
       ],
     );
-    const out = helper.getNode('out');
     const results: ImageResult[] = [];
     let modelNames: string[] = [];
-    for (const image of dataset.images) {
-      const arrived = new Promise<any>((resolve) => out.once('input', resolve));
-      // As bytes: file paths in messages are read only inside the allowed folders, and the fixtures lie outside.
-      helper.getNode('det').receive({ payload: readFileSync(image.path) });
-      const msg = await arrived;
-      modelNames = [...new Set([...modelNames, ...msg.detections.map((d: Detection) => d.class)])];
-      results.push({
-        truth: image.truth,
-        predictions: msg.detections.map((d: Detection) => ({ classId: dataset.classNames.indexOf(d.class), confidence: d.confidence, box: d.box })),
-      });
+    try {
+      for (const image of dataset.images) {
+        // As bytes: file paths in messages are read only inside the allowed folders, and the fixtures lie outside.
+        const msg = await outputOf(helper, 'det', 'out', { payload: readFileSync(image.path) }).catch((err: Error) => {
+          throw new Error(`${path.basename(image.path)}: ${err.message}`);
+        });
+        modelNames = [...new Set([...modelNames, ...msg.detections.map((d: Detection) => d.class)])];
+        results.push({
+          truth: image.truth,
+          predictions: msg.detections.map((d: Detection) => ({ classId: dataset.classNames.indexOf(d.class), confidence: d.confidence, box: d.box })),
+        });
+      }
+    } finally {
+      await helper.unload();
     }
-    await helper.unload();
     expect(modelNames.every((n) => dataset.classNames.includes(n))).to.equal(true, `names from the model: ${modelNames}`);
     const { counts } = evaluateDetections(results, dataset.classNames, 0.25);
     const precision = counts.tp / (counts.tp + counts.fp);

@@ -4,11 +4,12 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Detection } from '../../src/core/types';
 import { REPO_ROOT } from './fixtures';
+import { CATCH_NODE, catchNodes, outputOf } from './node-output';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const helper = require('node-red-node-test-helper');
 helper.init(require.resolve('node-red'));
-const NODES = [require('../../../nodes/avi-model.js'), require('../../../nodes/avi-detector.js')];
+const NODES = [require('../../../nodes/avi-model.js'), require('../../../nodes/avi-detector.js'), CATCH_NODE];
 
 export interface ReferenceDetection {
   classId: number;
@@ -66,12 +67,7 @@ export async function detectorFlow(modelPath: string, settings: Record<string, u
     { id: 'm', type: 'avi-model', path: modelPath, watch: false, threads: 1, ...modelSettings },
     { id: 'det', type: 'avi-detector', model: 'm', wires: [['out']], ...settings },
     { id: 'out', type: 'helper' },
+    ...catchNodes(),
   ]);
-  const out = helper.getNode('out');
-  return (payload: unknown) =>
-    new Promise<any>((resolve, reject) => {
-      helper.getNode('det').once('call:error', (call: { args: unknown[] }) => reject(call.args[0]));
-      out.once('input', resolve);
-      helper.getNode('det').receive({ payload });
-    });
+  return (payload: unknown) => outputOf(helper, 'det', 'out', { payload });
 }
