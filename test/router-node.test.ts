@@ -110,7 +110,7 @@ describe('avi-router and avi-class-replace in Node-RED', function () {
       detections: [det(0, 'pill', 0.9, { class: 'good', confidence: 0.97 }), det(1, 'pill', 0.88, { class: 'chipped', confidence: 0.45 })],
     });
     const [[port, msg]] = await next(1);
-    expect((await status).args[0]).to.deep.equal({ fill: 'green', shape: 'dot', text: '2 units · 1 fallback' });
+    expect((await status).args[0]).to.deep.equal({ fill: 'green', shape: 'dot', text: 'units: 2 · 1 fallback' });
     expect(port).to.equal('review');
     expect(msg.detections[1]).to.include({ class: 'unknown', detectorClass: 'pill', detectorConfidence: 0.88 });
     expect(msg.verdict.reasons).to.deep.equal(['unit 1: unknown 0.45 >= review 0.00, no reject threshold (major)']);

@@ -75,7 +75,7 @@ describe('avi-spc in Node-RED', function () {
     expect(got.topics[5]).to.equal('press-1');
     const alert = got.events[0] as SpcAlert;
     expect(alert).to.include({ type: 'alert', key: 'press-1', rule: 'we1', severity: 'critical', since: 5 * 60_000 + 4 });
-    expect(spc.status.lastCall.args[0]).to.deep.equal({ fill: 'red', shape: 'ring', text: 'press-1 · p 8% · UCL 2.6% · n 500 · 1 open alert' });
+    expect(spc.status.lastCall.args[0]).to.deep.equal({ fill: 'red', shape: 'ring', text: 'press-1 · p 8% · UCL 2.6% · n 500 · open alerts: 1' });
   });
 
   it('counts the units of avi-router verdicts, per class where asked', async () => {
@@ -133,7 +133,7 @@ describe('avi-spc in Node-RED', function () {
     spc.receive({ topic: 'press-9', reset: true });
     await waitFor(() => got.events.length === 2, 'the reset report');
     expect(got.events[1]).to.include({ type: 'reset', key: 'press-9', text: 'reset press-9: subgroups, baselines, statistics and 1 open excursion cleared.' });
-    expect(spc.status.lastCall.args[0]).to.deep.equal({ fill: 'blue', shape: 'ring', text: 'reset press-9: subgroups, baselines, statistics and 1 open excursion cleared.' });
+    expect(spc.status.lastCall.args[0]).to.deep.equal({ fill: 'blue', shape: 'ring', text: 'reset: press-9' });
     spc.receive({ topic: 'press-9', payload: { inspected: 500, defective: 40 } });
     await waitFor(() => got.points.length === 4, 'a new baseline point');
     expect(got.points[3]).to.include({ index: 1, phase: 'baseline', centre: null });
@@ -212,7 +212,7 @@ describe('avi-spc in Node-RED', function () {
       got = listen();
       spc = helper.getNode('spc');
       await waitFor(() => spc.status.called, 'the restored status');
-      expect(spc.status.lastCall.args[0]).to.deep.equal({ fill: 'red', shape: 'ring', text: 'restored 1 key · 1 open alert' });
+      expect(spc.status.lastCall.args[0]).to.deep.equal({ fill: 'red', shape: 'ring', text: 'restored keys: 1 · open alerts: 1' });
       spc.receive({ topic: 'press-5', payload: { inspected: 500, defective: 42 } });
       await waitFor(() => got.points.length === 1, 'the next point');
       expect(got.points[0]).to.include({ index: 8, centre, phase: 'monitoring' });

@@ -20,7 +20,7 @@ import {
   SpcResolved,
   SpcSettings,
   SpcState,
-  statusText,
+  statusFigures,
 } from '../src/core/spc/spc';
 import type { Verdict } from '../src/core/types';
 
@@ -402,9 +402,9 @@ describe('spc core: state', () => {
     const settings = checkSettings({ subgroupSize: 500, baselineSubgroups: 2 });
     const state = createState(settings);
     const first = addCounts(state, settings, 'press-3', counts(500, 6), 0).points[0];
-    expect(statusText(first, state, settings)).to.equal('press-3 · baseline 1/2 · p 1.2% · n 500');
+    expect(statusFigures(first, state, settings)).to.deep.equal({ where: 'press-3', baseline: '1/2', p: '1.2%', ucl: null, n: 500 });
     addCounts(state, settings, 'press-3', counts(500, 4), 1);
     const point = addCounts(state, settings, 'press-3', counts(500, 6), 2).points[0];
-    expect(statusText(point, state, settings)).to.equal('press-3 · p 1.2% · UCL 2.6% · n 500');
+    expect(statusFigures(point, state, settings)).to.deep.equal({ where: 'press-3', baseline: null, p: '1.2%', ucl: '2.6%', n: 500 });
   });
 });

@@ -56,7 +56,8 @@ export default function (RED: NodeAPI): void {
       if (!force && now - statusAt < 250) return;
       statusAt = now;
       const text = message(RED, 'avi-camera.status.counts', counts);
-      if (!ffmpeg) node.status({ fill: 'red', shape: 'ring', text: `${message(RED, 'avi-camera.status.reconnecting')}${lastError ? `: ${lastError}` : ''} · ${text}`.slice(0, 120) });
+      // ffmpeg's reason is in the warning; the status stays short beside its neighbours.
+      if (!ffmpeg) node.status({ fill: 'red', shape: 'dot', text: `${message(RED, config.input ? 'avi-camera.status.reconnecting' : 'avi-camera.errors.noInput')} · ${text}` });
       else if (!flowing) node.status({ fill: 'blue', shape: 'ring', text: `${message(RED, 'avi-camera.status.connecting')} · ${text}` });
       else node.status({ fill: 'green', shape: 'dot', text: `${message(RED, 'avi-camera.status.streaming')} · ${text}` });
     };

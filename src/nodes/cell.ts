@@ -162,7 +162,8 @@ export default function (RED: NodeAPI): void {
       if (text === lastStatus) return;
       lastStatus = text;
       const fill = s.link === 'lost' ? 'red' : s.alarm !== 'none' ? 'yellow' : tags.Ready ? 'green' : 'blue';
-      node.status({ fill, shape: tags.Ready ? 'dot' : 'ring', text });
+      // A lost link is a fault (red dot, as errors are); a red ring is a FAIL frame, a normal outcome.
+      node.status({ fill, shape: tags.Ready || s.link === 'lost' ? 'dot' : 'ring', text });
     };
 
     /** Sends what the cell asked for: tag writes (output 1), inspections (2), records, events and state (3). */

@@ -1,13 +1,13 @@
 // avi-class-replace: the classifier's class onto each detection, the detector's kept beside it.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import {
-  classReplaceSummary,
   replaceClasses,
   validateClassReplaceOptions,
   DEFAULT_CLASS_REPLACE,
   type ClassReplaceOptions,
 } from '../core/decision/class-replace';
 import { num, onInput, settingsOf, statusOk, statusWarn } from './common';
+import { message } from './i18n';
 
 interface ClassReplaceNodeDef extends NodeDef {
   minConfidence: string | number;
@@ -34,7 +34,11 @@ export default function (RED: NodeAPI): void {
       msg.detections = result.detections;
       msg.payload = result.detections;
       // Dropping units is allowed but must be seen.
-      (result.dropped > 0 ? statusWarn : statusOk)(node, classReplaceSummary(result));
+      const parts = [message(RED, 'avi-class-replace.status.units', { count: result.detections.length })];
+      if (result.fallback > 0) parts.push(message(RED, 'avi-class-replace.status.fallback', { count: result.fallback }));
+      if (result.keptDetector > 0) parts.push(message(RED, 'avi-class-replace.status.keptDetector', { count: result.keptDetector }));
+      if (result.dropped > 0) parts.push(message(RED, 'avi-class-replace.status.dropped', { count: result.dropped }));
+      (result.dropped > 0 ? statusWarn : statusOk)(node, parts.join(' · '));
       send(msg);
     });
   }

@@ -8,6 +8,7 @@ import { sharedEngine, type ModelLease } from '../core/engine/engine';
 import { asBuffer, SharedFrame } from '../core/engine/frame';
 import type { DecodedFrame, FrameSource, JobResult, StageTimings } from '../core/engine/protocol';
 import type { FrameImage, ModelInfo, VerdictResult } from '../core/types';
+import { sharedMessage } from './i18n';
 import type { ModelConfigNode } from './model';
 
 export type Msg = NodeMessageInFlow & Record<string, any>;
@@ -60,10 +61,6 @@ export function settingsOf<T>(node: Node, build: () => T): { value: T | undefine
 
 export function shorten(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 export function errorMessage(err: unknown): string {
@@ -208,8 +205,8 @@ export function onInput(RED: NodeAPI, node: Node, handler: InputHandler, options
     while (finished.length > 0 && now - finished[0] > RATE_WINDOW_MS) finished.shift();
     const span = Math.min(RATE_WINDOW_MS, Math.max(1000, now - (finished[0] ?? now)));
     const rate = (finished.length * 1000) / span;
-    const parts = [summary, `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`, `q ${waiting.length + inFlight.length}`];
-    if (overQueue > 0) parts.push(`${overQueue} over queue`);
+    const parts = [summary, sharedMessage('rate', { rate: rate < 10 ? rate.toFixed(1) : Math.round(rate) }), sharedMessage('queue', { count: waiting.length + inFlight.length })];
+    if (overQueue > 0) parts.push(sharedMessage('overQueue', { count: overQueue }));
     const notice = options.notice?.();
     if (notice) statusWarn(node, [notice, ...parts].join(' · '));
     else statusOk(node, parts.join(' · '));
@@ -496,7 +493,7 @@ export function useModel(node: Node, config: ModelConfigNode | undefined, check:
     await checked.result;
     return lease;
   };
-  if (!config) statusError(node, 'no model selected');
+  if (!config) statusError(node, sharedMessage('noModel'));
   else
     get().then(
       () => checked?.result.then((text) => statusOk(node, text)),

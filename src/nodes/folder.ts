@@ -58,7 +58,8 @@ export default function (RED: NodeAPI): void {
 
     const status = (): void => {
       const text = message(RED, 'avi-folder.status.counts', counts);
-      if (failing) node.status({ fill: 'red', shape: 'ring', text: `${failing.slice(0, 60)} · ${text}` });
+      // The error itself went to the log (and Catch) once; the status only says what is wrong.
+      if (failing) node.status({ fill: 'red', shape: 'dot', text: `${message(RED, 'avi-folder.status.unreadable')} · ${text}` });
       else node.status({ fill: 'green', shape: 'dot', text });
     };
 

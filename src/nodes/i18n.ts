@@ -3,8 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeAPI } from 'node-red';
 
-const LOCALES = path.resolve(__dirname, '..', '..', '..', 'nodes', 'locales');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const LOCALES = path.join(ROOT, 'nodes', 'locales');
+const PACKAGE: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).name;
 const english = new Map<string, Record<string, unknown>>();
+/** Node-RED's i18n is one for every node set; texts made where no RED is at hand (common.ts) use the last one seen. */
+let runtime: NodeAPI | undefined;
 
 function englishCatalogue(node: string): Record<string, unknown> {
   if (!english.has(node)) {
@@ -14,13 +18,27 @@ function englishCatalogue(node: string): Record<string, unknown> {
   return english.get(node)!;
 }
 
+function inEnglish(key: string, params: Record<string, string | number>): string {
+  const found = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], englishCatalogue(key.split('.')[0]));
+  return typeof found === 'string' ? found.replace(/__(\w+)__/g, (all, name: string) => (name in params ? String(params[name]) : all)) : key;
+}
+
 /**
  * `key` ("avi-detector.status.ready") in Node-RED's runtime language, with `__name__` parameters filled in.
  * Where Node-RED has not loaded the catalogues (node-red-node-test-helper answers with the key), the English one.
  */
 export function message(RED: NodeAPI, key: string, params: Record<string, string | number> = {}): string {
+  runtime = RED;
   const text = RED._(key, params);
-  if (text !== key) return text;
-  const found = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], englishCatalogue(key.split('.')[0]));
-  return typeof found === 'string' ? found.replace(/__(\w+)__/g, (all, name: string) => (name in params ? String(params[name]) : all)) : key;
+  return text !== key ? text : inEnglish(key, params);
+}
+
+/**
+ * A text every node shows the same way (rate, queue, "no model selected"): `avi-model.shared.<name>`, from
+ * avi-model's catalogue whichever node asks.
+ */
+export function sharedMessage(name: string, params: Record<string, string | number> = {}): string {
+  const key = `avi-model.shared.${name}`;
+  const text = runtime?._(`${PACKAGE}/avi-model:${key}`, params);
+  return text && !text.endsWith(key) ? text : inEnglish(key, params);
 }

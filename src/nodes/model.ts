@@ -150,7 +150,7 @@ export default function (RED: NodeAPI): void {
               node.warn(`model file changed but did not load (${errorMessage(err)}); the previous model stays in use`);
               return;
             }
-            node.notice = `new model file not used: ${errorMessage(err)}`;
+            node.notice = message(RED, 'avi-model.status.notUsed', { error: errorMessage(err) });
             node.warn(`model file changed but ${errorMessage(err)}; the previous model stays in use`);
             setUsersStatus((u) => statusWarn(u, node.notice!));
           },

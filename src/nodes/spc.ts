@@ -10,14 +10,14 @@ import {
   openExcursions,
   resetState,
   RULES,
-  statusText,
+  statusFigures,
   type ChartPoint,
   type RuleName,
   type SpcEvent,
   type SpcSettings,
   type SpcState,
 } from '../core/spc/spc';
-import { errorMessage, onInput, plural, settingsOf, statusError } from './common';
+import { errorMessage, onInput, settingsOf, statusError } from './common';
 import { message } from './i18n';
 
 type RuleSwitches = { [R in RuleName]?: boolean };
@@ -111,10 +111,10 @@ function topicOf(item: { key: string | null; class?: string | null }): string {
   return item.class ? `${item.key}/${item.class}` : (item.key ?? '');
 }
 
-/** The status suffix for open excursions: " · 2 open alerts", or nothing. */
-const openAlerts = (open: number): string => (open ? ` · ${plural(open, 'open alert')}` : '');
-
 export default function (RED: NodeAPI): void {
+  /** The status suffix for open excursions: " · open alerts: 2", or nothing. */
+  const openAlerts = (open: number): string => (open ? ` · ${message(RED, 'avi-spc.status.openAlerts', { count: open })}` : '');
+
   function AviSpcNode(this: Node, config: SpcNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -129,7 +129,8 @@ export default function (RED: NodeAPI): void {
 
     const showStatus = (state: SpcState, point: ChartPoint): void => {
       const open = openExcursions(state);
-      const text = statusText(point, state, settings!) + openAlerts(open.length);
+      const figures = statusFigures(point, state, settings!);
+      const text = message(RED, figures.baseline ? 'avi-spc.status.baseline' : 'avi-spc.status.chart', { ...figures, baseline: figures.baseline ?? '', ucl: figures.ucl ?? '' }) + openAlerts(open.length);
       if (open.length) node.status({ fill: open.some((o) => o.severity !== 'minor') ? 'red' : 'yellow', shape: 'ring', text });
       else node.status({ fill: point.centre === null ? 'blue' : 'green', shape: point.centre === null ? 'ring' : 'dot', text });
     };
@@ -145,7 +146,7 @@ export default function (RED: NodeAPI): void {
       if (isContinuable(saved, s)) {
         const keys = Object.keys(saved.streams).length;
         const open = openExcursions(saved).length;
-        node.status({ fill: open ? 'red' : 'green', shape: 'ring', text: `restored ${plural(keys, 'key')}${openAlerts(open)}` });
+        node.status({ fill: open ? 'red' : 'green', shape: 'ring', text: message(RED, 'avi-spc.status.restored', { count: keys }) + openAlerts(open) });
         return saved;
       }
       if (saved !== undefined) node.warn('saved charts were made under other subgroup, baseline, target, limits or class settings: starting new charts');
@@ -168,7 +169,7 @@ export default function (RED: NodeAPI): void {
         const key = blank(keyValue) ? null : streamKey(keyValue, keyProperty);
         const report = resetState(state, key, time);
         await save(state);
-        node.status({ fill: 'blue', shape: 'ring', text: report.text });
+        node.status({ fill: 'blue', shape: 'ring', text: message(RED, 'avi-spc.status.reset', { keys: report.keys.join(', ') || '-' }) });
         send([null, { topic: topicOf(report), payload: report }]);
         return;
       }
@@ -183,7 +184,7 @@ export default function (RED: NodeAPI): void {
       else if (state.streams[key].subgroups === 0) {
         const open = state.streams[key].open!;
         const size = settings.subgroupBy === 'units' ? `/${settings.subgroupSize}` : '';
-        node.status({ fill: 'grey', shape: 'ring', text: `${key} · first subgroup ${open.n}${size} units` });
+        node.status({ fill: 'grey', shape: 'ring', text: message(RED, 'avi-spc.status.firstSubgroup', { key, n: `${open.n}${size}` }) });
       }
       if (out.points.length || out.events.length) send([out.points.map(toMessage), out.events.map(toMessage)]);
     }, { maxQueue: MAX_QUEUE });

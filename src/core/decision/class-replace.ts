@@ -128,12 +128,3 @@ export function replaceClasses(input: unknown, options: ClassReplaceOptions): Cl
   });
   return result;
 }
-
-/** Status text, e.g. "5 units · 1 fallback". */
-export function classReplaceSummary(r: ClassReplaceResult): string {
-  const parts = [`${r.detections.length} unit${r.detections.length === 1 ? '' : 's'}`];
-  if (r.fallback > 0) parts.push(`${r.fallback} fallback`);
-  if (r.keptDetector > 0) parts.push(`${r.keptDetector} kept detector class`);
-  if (r.dropped > 0) parts.push(`${r.dropped} dropped`);
-  return parts.join(' · ');
-}

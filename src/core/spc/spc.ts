@@ -780,14 +780,14 @@ export function resetState(state: SpcState, key: string | null, time: number): S
   };
 }
 
-/** A short line for the node status, e.g. "press-3 · p 1.2% · UCL 2.9% · n 500". */
-export function statusText(point: ChartPoint, state: SpcState, settings: SpcSettings): string {
+/** What the status says of a chart point (the node words it in the editor's language). */
+export function statusFigures(point: ChartPoint, state: SpcState, settings: SpcSettings): { where: string; baseline: string | null; p: string; ucl: string | null; n: number } {
   const where = label(point.key, point.class);
   if (point.phase === 'baseline' && point.centre === null) {
     const chart = state.streams[point.key]?.charts[point.class ?? ALL_CLASSES];
-    return `${where} · baseline ${chart?.baseline.length ?? 0}/${settings.baselineSubgroups} · p ${percent(point.rate)} · n ${point.n}`;
+    return { where, baseline: `${chart?.baseline.length ?? 0}/${settings.baselineSubgroups}`, p: percent(point.rate), ucl: null, n: point.n };
   }
-  return `${where} · p ${percent(point.rate)} · UCL ${percent(point.ucl!)} · n ${point.n}`;
+  return { where, baseline: null, p: percent(point.rate), ucl: percent(point.ucl!), n: point.n };
 }
 
 /** Open excursions across every key, for the status. */
