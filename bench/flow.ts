@@ -393,7 +393,7 @@ async function main(): Promise<void> {
     await limit.release();
 
     await peerComparison(runtime, feeder);
-    await redeploys(runtime, feeder, frames);
+    if (REDEPLOYS > 0) await redeploys(runtime, feeder, frames);
   } finally {
     await runtime.stop();
   }
