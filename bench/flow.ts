@@ -117,7 +117,7 @@ async function prepareLimit(frames: string[]): Promise<Limit> {
   for (const file of frames) {
     const frame = await decodeImage(file);
     const { inputWidth: w, inputHeight: h } = detectorModel.info;
-    const { image } = await resizeForModel(frame, w, h, 'letterbox', 114, 'center', detector.preprocess.filter);
+    const { image } = resizeForModel(frame, w, h, 'letterbox', 114, 'center', detector.preprocess.filter);
     const det = new Float32Array(3 * w * h);
     writeTensor(image, det, 0, { order: 'nchw', channels: 3, bgr: false }, NORMALIZATIONS.unit);
     const { detections } = await detector.detect(frame);
@@ -126,7 +126,7 @@ async function prepareLimit(frames: string[]): Promise<Limit> {
     const batch = new Float32Array(detections.length * 3 * cw * ch);
     for (const [i, d] of detections.entries()) {
       const crop = extract(frame, cropBox(d.box, frame.width, frame.height, { ...DEFAULT_CROP_OPTIONS, paddingPercent: 10 }));
-      const { image: small } = await resizeForModel(crop, cw, ch, 'stretch', 0);
+      const { image: small } = resizeForModel(crop, cw, ch, 'stretch', 0);
       writeTensor(small, batch, i * 3 * cw * ch, { order: 'nchw', channels: 3, bgr: false }, NORMALIZATIONS.unit);
     }
     inputs.push({
@@ -393,7 +393,7 @@ async function main(): Promise<void> {
     await limit.release();
 
     await peerComparison(runtime, feeder);
-    await redeploys(runtime, feeder, frames);
+    if (REDEPLOYS > 0) await redeploys(runtime, feeder, frames);
   } finally {
     await runtime.stop();
   }

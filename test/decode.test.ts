@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { resizeBilinearInto } from '../src/core/image/bilinear';
-import { decodeImage, imageSize, resizeForModel } from '../src/core/image/image';
+import { decodeImage, imageSize, resizeForModel, type RgbImage } from '../src/core/image/image';
 import { tempDir } from './support/fixtures';
 
 /** Saturated colours and greys, where Display P3 and sRGB values differ most and least. */
@@ -127,10 +127,46 @@ describe('decoding as training pipelines decode', () => {
     it("letterboxes as Ultralytics' LetterBox: round(side x r), grey 114 split round(d/2 -+ 0.1), the transform to undo it", async () => {
       // 101 x 50 into 64 x 64: r = 64/101, 64 x round(31.68) = 32, pads 16 above and 16 below.
       const frame = { width: 101, height: 50, data: Buffer.alloc(101 * 50 * 3, 200) };
-      const { image, transform } = await resizeForModel(frame, 64, 64, 'letterbox', 114, 'center', 'bilinear');
+      const { image, transform } = resizeForModel(frame, 64, 64, 'letterbox', 114, 'center', 'bilinear');
       expect(transform).to.deep.equal({ scaleX: 64 / 101, scaleY: 32 / 50, padX: 0, padY: 16 });
       const row = (y: number) => image.data[y * 64 * 3];
       expect([row(15), row(16), row(47), row(48)]).to.deep.equal([114, 200, 200, 114]);
     });
+  });
+
+  describe("torch's antialiased bilinear resize (F.interpolate antialias=True, torchvision, PIL)", () => {
+    const source = { width: 7, height: 5, data: Buffer.from(Array.from({ length: 7 * 5 * 3 }, (_, i) => (i * 37) % 256)) };
+    const resized = (image: RgbImage, w: number, h: number) => [...resizeForModel(image, w, h, 'stretch', 0, 'center', 'antialias').image.data];
+    const grey = (values: number[]) => ({ width: values.length, height: 1, data: Buffer.from(values.flatMap((v) => [v, v, v])) });
+
+    it('weighs every source pixel under a triangle as wide as the scale, normalised (aten and PIL alike)', () => {
+      // 4 -> 2: output 0 centred on 1.0 reads pixels 0-2 with weights 0.75, 0.75, 0.25 (/ 1.75): 120 / 7 = 17.1.
+      expect(resized(grey([10, 20, 30, 40]), 2, 1)).to.deep.equal([17, 17, 17, 33, 33, 33]);
+      // Enlarging is plain bilinear with half-pixel centres: 0, 25, 75, 100.
+      expect(resized(grey([0, 100]), 4, 1)).to.deep.equal([0, 0, 0, 25, 25, 25, 75, 75, 75, 100, 100, 100]);
+    });
+
+    it('keeps a thin line when shrinking, where INTER_LINEAR misses it', () => {
+      // A bright column every 4 pixels, shrunk 4 times: each output pixel holds about a quarter of a line.
+      const lines = grey(Array.from({ length: 16 }, (_, i) => (i % 4 === 3 ? 255 : 0)));
+      // PIL gives 46, 64, 64, 73 (the edge pixels weigh fewer columns).
+      expect(resized(lines, 4, 1).filter((_, i) => i % 3 === 0)).to.deep.equal([46, 64, 64, 73]);
+      const target = Buffer.alloc(4 * 3);
+      resizeBilinearInto(lines, 4, 1, target, 4);
+      expect([...target]).to.deep.equal(Array(12).fill(0));
+    });
+
+    // PIL 13.0.0 Image.resize(BILINEAR) on the same 7 x 5 source: the same filter in fixed point, rounding between
+    // its two passes, so within 1 of the float result.
+    const PIL: Record<string, number[]> = {
+      '4x3': [62, 87, 124, 163, 67, 104, 132, 169, 73, 112, 149, 174, 76, 101, 138, 177, 81, 118, 146, 183, 87, 126, 163, 188, 83, 115, 152, 115, 95, 132, 160, 121, 101, 140, 170, 126],
+    };
+    for (const [size, expected] of Object.entries(PIL)) {
+      it(`is within 1 of PIL's BILINEAR resize (${size})`, () => {
+        const [w, h] = size.split('x').map(Number);
+        const ours = resized(source, w, h);
+        expect(Math.max(...ours.map((v, i) => Math.abs(v - expected[i])))).to.be.at.most(1);
+      });
+    }
   });
 });

@@ -270,6 +270,52 @@ describe('inference engine: Node-RED thread and sessions', function () {
     }
   });
 
+  it('loads in every worker, a replacement too, the bytes it hashed, even after the file was rewritten', async () => {
+    const engine = new InferenceEngine({ defaultWorkers: 2 });
+    try {
+      const file = writeModel(path.join(tmp.dir, 'rewritten.onnx'), oneUnitDetector('tablet'));
+      const lease = await engine.acquire(file, {});
+      const source = { frame: { width: 320, height: 160, data: new Uint8Array(new SharedArrayBuffer(320 * 160 * 3)) } };
+      const detector = { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' as const };
+      const hashed = lease.key.split(':')[0];
+      // Another model written over the file (a copy in progress, an operator's mistake); then both workers die.
+      writeModel(file, oneUnitDetector('capsule'));
+      await engine.terminateWorker(0);
+      await engine.terminateWorker(0);
+      for (let i = 0; i < 4; i++) {
+        const result = await lease.run({ op: 'detect', source, detector });
+        expect(result.model!.sha256, 'the SHA-256 of the model that judged the frame').to.equal(hashed);
+        expect(result.detections!.map((d) => d.class)).to.deep.equal(['tablet']);
+      }
+      expect(engine.stats().workers).to.have.length(2);
+    } finally {
+      await engine.shutdown();
+    }
+  });
+
+  it('ends a worker only between onnxruntime calls: stopped mid-load or mid-run, the process stays up', async function () {
+    // A worker thread terminated inside InferenceSession.create or session.run aborts the whole process
+    // (onnxruntime#13086): this test would not come back.
+    this.timeout(120000);
+    const file = writeModel(
+      path.join(tmp.dir, 'slow.onnx'),
+      busyDetector({ size: 128, steps: 100, outputs: [{ name: 'output0', dims: [1, 5, 8], data: new Float32Array(40) }], metadata: { task: 'detect' } }),
+    );
+    const source = { frame: { width: 128, height: 128, data: new Uint8Array(new SharedArrayBuffer(128 * 128 * 3)) } };
+    const detector = { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' as const };
+    for (let i = 0; i < 4; i++) {
+      const engine = new InferenceEngine({ defaultWorkers: 2 });
+      const lease = await engine.acquire(file, { threads: 1 });
+      const runs = [1, 2, 3, 4].map(() => lease.run({ op: 'detect', source, detector }));
+      await new Promise((r) => setTimeout(r, 20));
+      await engine.terminateWorker(0);
+      const outcomes = await Promise.allSettled(runs);
+      for (const o of outcomes) if (o.status === 'rejected') expect(String(o.reason)).to.match(/worker stopped while this frame was in it/);
+      // The second worker may still be creating its session when the pool shuts down.
+      await Promise.all([engine.shutdown(), engine.acquire(file, { threads: 2 }).catch(() => undefined)]);
+    }
+  });
+
   it('keeps ticking while a model runs', async function () {
     this.timeout(120000);
     const file = writeModel(

@@ -236,5 +236,16 @@ describe('avi eval (CLI, end to end)', function () {
     expect(missing.stderr).to.match(/^avi: --model is required/);
     const badConf = await avi(['eval', '--model', detector, '--dataset', path.join(tmp, 'yolo'), '--conf', '25']);
     expect(badConf.stderr).to.match(/--conf must be a number from 0 to 1/);
+    const badProfile = await avi(['eval', '--model', classifier, '--dataset', path.join(tmp, 'folders'), '--colour-profile', 'srgb']);
+    expect(badProfile.stderr).to.match(/--colour-profile must be ignore or apply, got "srgb"/);
+  });
+
+  it('decodes as the training pipeline did, or with --colour-profile apply as the profile says', async () => {
+    // The folders' PNGs carry no profile: both give the same figures, and the report says which was used.
+    const [ignored, applied] = await Promise.all(['ignore', 'apply'].map((p) => avi(['eval', '--model', classifier, '--dataset', path.join(tmp, 'folders'), '--colour-profile', p, '--json'])));
+    expect([ignored.code, applied.code]).to.deep.equal([0, 0]);
+    const [a, b] = [JSON.parse(ignored.stdout), JSON.parse(applied.stdout)];
+    expect(b.accuracy).to.equal(a.accuracy);
+    expect([a, b].map((r) => r.settings.find((s: { name: string }) => s.name === 'colour-profile').value)).to.deep.equal(['ignore', 'apply']);
   });
 });

@@ -12,12 +12,19 @@ import { avi } from './support/review-flow';
 
 /** A flow that sends `count` recorded verdicts as fast as Node-RED takes them, each with the same real frame. */
 /** POST /go, again until the flow's http-in node has started and answers. */
-async function go(url: string): Promise<void> {
+/** Waits until the gateway's flow answers, so that bursts started together run together. */
+async function ready(url: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    if ((await fetch(`${url}/go`, { method: 'POST' })).ok) return;
+    if ((await fetch(`${url}/ready`).catch(() => undefined))?.ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${url}/go never answered`);
+  throw new Error(`${url}/ready never answered`);
+}
+
+async function go(url: string): Promise<void> {
+  await ready(url);
+  const response = await fetch(`${url}/go`, { method: 'POST' });
+  if (!response.ok) throw new Error(`${url}/go answered ${response.status}`);
 }
 
 function burstFlow(count: number, store: Record<string, unknown>): unknown[] {
@@ -27,6 +34,7 @@ function burstFlow(count: number, store: Record<string, unknown>): unknown[] {
     // POST /go starts the burst, so that two gateways can be started at the same moment.
     { id: 'go', type: 'http in', z: 'tab', url: '/go', method: 'post', upload: false, wires: [['read', 'ok']] },
     { id: 'ok', type: 'http response', z: 'tab', statusCode: '200', headers: {}, wires: [] },
+    { id: 'ready', type: 'http in', z: 'tab', url: '/ready', method: 'get', upload: false, wires: [['ok']] },
     { id: 'read', type: 'file in', z: 'tab', filename: path.join(REPO_ROOT, 'example-images', 'line-0001.jpg'), filenameType: 'str', format: '', chunk: false, sendError: false, encoding: 'none', allProps: false, wires: [['burst']] },
     {
       id: 'burst', type: 'function', z: 'tab', outputs: 1, wires: [['record']],
@@ -104,6 +112,8 @@ describe('the record under stress (real Node-RED processes)', function () {
       );
       const store = await openStore(url);
       try {
+        // Both flows up first: a gateway still starting would otherwise write after the other had finished.
+        await Promise.all(gateways.map((g) => ready(g.url)));
         await Promise.all(gateways.map((g) => go(g.url)));
         let total = 0;
         for (let waited = 0; total < 2 * count && waited < 120_000; waited += 200) {

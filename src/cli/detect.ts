@@ -4,9 +4,9 @@ import * as path from 'node:path';
 import { readBoundedFileSync } from '../core/files';
 import { Classifier } from '../core/inference/classifier';
 import { Detector } from '../core/inference/detector';
-import { COLOUR_PROFILES, decodeImage, IMAGE_FORMATS, NORMALIZATIONS, type ColourProfile, type NormalizationName } from '../core/image/image';
+import { decodeImage, IMAGE_FORMATS, NORMALIZATIONS, type NormalizationName } from '../core/image/image';
 import { loadModel, type Model } from '../core/model/model';
-import { parse, unitInterval, UsageError, type Command } from './main';
+import { colourProfile, parse, unitInterval, UsageError, type Command } from './main';
 
 const common = {
   model: { type: 'string' },
@@ -60,12 +60,6 @@ function normalization(value: unknown): NormalizationName | 'auto' {
   if (value === undefined) return 'auto';
   if (!(String(value) in NORMALIZATIONS)) throw new UsageError(`--normalization must be one of ${Object.keys(NORMALIZATIONS).join(', ')}`);
   return value as NormalizationName;
-}
-
-function colourProfile(value: unknown): ColourProfile {
-  if (value === undefined) return 'ignore';
-  if (!COLOUR_PROFILES.includes(value as ColourProfile)) throw new UsageError(`--colour-profile must be ${COLOUR_PROFILES.join(' or ')}, got "${value}"`);
-  return value as ColourProfile;
 }
 
 async function withModel<T>(values: Record<string, unknown>, images: string[], usage: string, body: (model: Model) => Promise<T>): Promise<T> {

@@ -18,7 +18,7 @@ import { decodeImage } from '../core/image/image';
 import { evaluateClassification, evaluateDetections, type ClassificationSample, type ImageResult } from '../core/evaluation/metrics';
 import { loadModel, sha256, type Model } from '../core/model/model';
 import { formatMetric, renderReport, type EvalReport } from '../core/evaluation/report';
-import { parse, unitInterval, UsageError, type Command } from './main';
+import { colourProfile, parse, unitInterval, UsageError, type Command } from './main';
 
 /** Ultralytics val: rank from confidence 0.001, keep up to 300 boxes, NMS at IoU 0.7. */
 const RANKING_CONFIDENCE = 0.001;
@@ -29,7 +29,7 @@ const DEFAULT_CONFIDENCE = 0.25;
 const CLASSIFY_BATCH = 16;
 
 const usage =
-  'avi eval --model M.onnx --dataset DIR [--labels FILE] [--conf C] [--iou I] [--split val,test|all] [--single-class] [--json] [--report FILE.html]';
+  'avi eval --model M.onnx --dataset DIR [--labels FILE] [--conf C] [--iou I] [--split val,test|all] [--single-class] [--colour-profile ignore|apply] [--json] [--report FILE.html]';
 
 // main's parse() does not carry the option types through; these are the options declared below.
 interface EvalArgs {
@@ -40,6 +40,7 @@ interface EvalArgs {
   iou?: string;
   split?: string;
   'single-class'?: boolean;
+  'colour-profile'?: string;
   json?: boolean;
   report?: string;
 }
@@ -56,6 +57,7 @@ export const evalCommand: Command = {
       iou: { type: 'string' },
       split: { type: 'string' },
       'single-class': { type: 'boolean' },
+      'colour-profile': { type: 'string' },
       json: { type: 'boolean' },
       report: { type: 'string' },
     }) as { values: EvalArgs };
@@ -70,7 +72,7 @@ export const evalCommand: Command = {
 
     const labels = values.labels ? readLabels(values.labels) : undefined;
     const dataset = await readDataset(values.dataset, { splits, classNames: labels });
-    const model = await loadModel(values.model, { classNames: labels, warn });
+    const model = await loadModel(values.model, { classNames: labels, colourProfile: colourProfile(values['colour-profile']), warn });
     try {
       if (dataset.task !== model.task) {
         const what = { detect: 'a detector', classify: 'a classifier' };
@@ -98,7 +100,7 @@ async function evalDetector(model: Model, dataset: DetectionDataset, confidence:
   const hashes = new Map<string, string>();
   for (const [index, image] of dataset.images.entries()) {
     progress(index, dataset.images.length);
-    const frame = await decodeImage(image.path);
+    const frame = await decodeImage(image.path, { colourProfile: model.options.colourProfile });
     if (frame.encoded) hashes.set(image.path, sha256(frame.encoded));
     if (frame.width !== image.width || frame.height !== image.height) {
       throw new Error(`${image.path} is ${frame.width} x ${frame.height}, but its annotations are for ${image.width} x ${image.height}`);
@@ -121,6 +123,7 @@ async function evalDetector(model: Model, dataset: DetectionDataset, confidence:
       { name: 'iou', value: String(nmsIou), meaning: 'NMS IoU: of two overlapping boxes of one class, the lower-scored is dropped above this' },
       { name: 'ranking', value: `conf ${RANKING_CONFIDENCE}, up to ${MAX_DETECTIONS} boxes an image`, meaning: 'predictions ranked for AP and mAP (as Ultralytics val)' },
       { name: 'match IoU', value: '0.50 (P/R/F1, AP@50); 0.50:0.05:0.95 (AP@50:95)', meaning: 'IoU at which a prediction matches a truth box of its class' },
+      colourProfileSetting(model),
     ],
     notes,
     detection,
@@ -136,7 +139,7 @@ async function evalClassifier(model: Model, dataset: ClassificationDataset): Pro
   for (let start = 0; start < dataset.images.length; start += CLASSIFY_BATCH) {
     progress(start, dataset.images.length);
     const batch = dataset.images.slice(start, start + CLASSIFY_BATCH);
-    const frames = await Promise.all(batch.map((image) => decodeImage(image.path)));
+    const frames = await Promise.all(batch.map((image) => decodeImage(image.path, { colourProfile: model.options.colourProfile })));
     frames.forEach((frame, i) => frame.encoded && hashes.set(batch[i].path, sha256(frame.encoded)));
     const { classifications } = await classifier.classify(frames);
     classifications.forEach((c, i) => {
@@ -152,13 +155,18 @@ async function evalClassifier(model: Model, dataset: ClassificationDataset): Pro
   if (withoutImages.length) notes.push(`model classes without images in the dataset: ${withoutImages.join(', ')}`);
   return {
     ...(await reportBase(model, dataset, 'classifier', samples.length, hashes)),
-    settings: [{ name: 'decision', value: 'top-1', meaning: 'each image is given the class with the highest score' }],
+    settings: [{ name: 'decision', value: 'top-1', meaning: 'each image is given the class with the highest score' }, colourProfileSetting(model)],
     notes,
     classification,
   };
 }
 
 /** The model's class names, padded to the number of classes its outputs score. */
+function colourProfileSetting(model: Model): EvalReport['settings'][number] {
+  const applied = model.options.colourProfile === 'apply';
+  return { name: 'colour-profile', value: applied ? 'apply' : 'ignore', meaning: applied ? "images' embedded ICC profiles applied (converted to sRGB)" : "images' embedded ICC profiles not applied, as OpenCV and PIL decode" };
+}
+
 function modelClassNames(model: Model, classCount: number | undefined): string[] {
   const names = [...model.info.classNames];
   for (let i = names.length; i < (classCount ?? 0); i++) names.push(`class${i}`);

@@ -1,5 +1,6 @@
 // `avi`: the command line on the same core as the nodes. Each subcommand lives in its own file.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { COLOUR_PROFILES, type ColourProfile } from '../core/image/image';
 
 export interface Command {
   summary: string;
@@ -70,6 +71,13 @@ export function parse(args: string[], options: NonNullable<ParseArgsConfig['opti
 }
 
 /** A number option from 0 to 1 (--conf, --iou); absent gives the fallback. */
+/** --colour-profile: whether a decode applies the image's embedded ICC profile (as avi-model's setting). */
+export function colourProfile(value: unknown): ColourProfile {
+  if (value === undefined) return 'ignore';
+  if (!COLOUR_PROFILES.includes(value as ColourProfile)) throw new UsageError(`--colour-profile must be ${COLOUR_PROFILES.join(' or ')}, got "${value}"`);
+  return value as ColourProfile;
+}
+
 export function unitInterval(name: string, text: unknown, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);

@@ -15,6 +15,8 @@ export interface ReadOptions {
   timeoutMs?: number;
   /** What the file is, for the error text: "image file", "model file", "labels file". */
   what?: string;
+  /** Where the bytes go (shared memory, for a file that several threads read). */
+  allocate?: (bytes: number) => Buffer;
 }
 
 /**
@@ -35,7 +37,7 @@ export async function readBoundedFile(file: string, options: ReadOptions): Promi
     if (!stat.isFile()) throw new Error(`${what} ${file} is not a regular file (a device, FIFO or socket); refused`);
     if (stat.size > options.maxBytes) throw new Error(`${what} ${file} is ${formatBytes(stat.size)}, over the limit of ${formatBytes(options.maxBytes)}; refused`);
     // Read to the size stat gave and one byte beyond, so a file that grew meanwhile is refused, not read on.
-    const buffer = Buffer.allocUnsafe(stat.size + 1);
+    const buffer = options.allocate ? options.allocate(stat.size + 1) : Buffer.allocUnsafe(stat.size + 1);
     let length = 0;
     while (length < buffer.length && !timedOut) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);

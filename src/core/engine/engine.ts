@@ -2,12 +2,11 @@
 // model in use and does the frames' pixel work; this side only routes jobs. Sessions are shared by every user of
 // the same file (by SHA-256) and options, and outlive a redeploy by a grace period.
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { formatBytes, MAX_MODEL_BYTES } from '../files';
-import type { ModelOptions } from '../model/model';
+import { readModelFile, type ModelOptions } from '../model/model';
 import type { FromWorker, JobRequest, JobResult, LoadedModel, SessionOptions, ToWorker } from './protocol';
 
 export interface EngineSettings {
@@ -22,6 +21,9 @@ export interface EngineSettings {
   /** A frame's decode that takes longer is stopped with its worker; the frame is errored, the worker replaced. */
   decodeTimeoutMs: number;
 }
+
+/** How long a worker asked to exit may take to finish its onnxruntime calls before it is terminated. */
+const EXIT_GRACE_MS = 60_000;
 
 /** How long one frame's decode may take (a 50 MP JPEG takes about 1 s on a gateway core). */
 export const DEFAULT_DECODE_TIMEOUT_MS = 10_000;
@@ -60,11 +62,14 @@ interface Slot {
   /** Set when we stop it ourselves (shrinking, shutdown), so its exit is not taken for a crash. */
   stopping: boolean;
   loads: number;
+  exited: boolean;
 }
 
 interface ModelRecord {
   key: string;
   file: string;
+  /** The file's bytes as hashed, in shared memory: every worker, a replacement too, loads exactly these. */
+  bytes: Uint8Array;
   options: SessionOptions;
   /** Leases (nodes' model configs) holding it. */
   refs: number;
@@ -182,7 +187,7 @@ export class InferenceEngine {
   async terminateWorker(index: number): Promise<void> {
     const slot = this.slots.filter((s) => !s.retiring)[index];
     if (!slot) throw new Error(`no worker ${index}`);
-    await slot.worker.terminate();
+    await this.terminate(slot);
   }
 
   /**
@@ -194,17 +199,24 @@ export class InferenceEngine {
     const { warn: _warn, ...rest } = options;
     const size = Math.max(workers || this.settings.defaultWorkers, this.targetSize());
     const sessionOptions: SessionOptions = { ...rest, threads: rest.threads || defaultThreads(size) };
-    const key = `${await hashFile(file)}:${stableJson(sessionOptions)}`;
-    let record = this.records.get(key);
+    const optionsKey = stableJson(sessionOptions);
+    // An unchanged file is known by its size and time; otherwise it is read (once, for every worker) and hashed.
+    const known = await knownHash(file);
+    let record = known ? this.records.get(`${known}:${optionsKey}`) : undefined;
     if (!record) {
-      let settle!: ModelRecord['settle'];
-      const loaded = new Promise<LoadedModel>((resolve, reject) => (settle = { resolve, reject }));
-      loaded.catch(() => undefined);
-      record = { key, file, options: sessionOptions, refs: 0, jobs: 0, workers, loaded, settle, warnings: [], sessionsCreated: 0 };
-      this.records.set(key, record);
-      // New workers load every record themselves; the ones already running are asked here.
-      const running = this.slots.filter((s) => !s.retiring);
-      for (const slot of running) this.load(slot, record);
+      const { sha256, bytes } = await readAndHash(file);
+      const key = `${sha256}:${optionsKey}`;
+      record = this.records.get(key);
+      if (!record) {
+        let settle!: ModelRecord['settle'];
+        const loaded = new Promise<LoadedModel>((resolve, reject) => (settle = { resolve, reject }));
+        loaded.catch(() => undefined);
+        record = { key, file, bytes, options: sessionOptions, refs: 0, jobs: 0, workers, loaded, settle, warnings: [], sessionsCreated: 0 };
+        this.records.set(key, record);
+        // New workers load every record themselves; the ones already running are asked here.
+        const running = this.slots.filter((s) => !s.retiring && !s.stopping);
+        for (const slot of running) this.load(slot, record);
+      }
     }
     record.refs++;
     record.workers = Math.max(record.workers, workers);
@@ -272,7 +284,7 @@ export class InferenceEngine {
 
   private spawn(): void {
     const worker = new Worker(path.join(__dirname, 'worker.js'));
-    const slot: Slot = { worker, models: new Map(), jobs: new Map(), retiring: false, stopping: false, loads: 0 };
+    const slot: Slot = { worker, models: new Map(), jobs: new Map(), retiring: false, stopping: false, loads: 0, exited: false };
     this.slots.push(slot);
     let failure: Error | undefined;
     worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
@@ -286,7 +298,7 @@ export class InferenceEngine {
     slot.models.set(record.key, 'loading');
     slot.loads++;
     this.refCount(slot);
-    this.post(slot, { type: 'load', key: record.key, file: record.file, options: record.options });
+    this.post(slot, { type: 'load', key: record.key, file: record.file, bytes: record.bytes, options: record.options });
   }
 
   private post(slot: Slot, message: ToWorker): void {
@@ -366,7 +378,7 @@ export class InferenceEngine {
     for (const j of others) clearTimeout(j.decodeTimer);
     this.pending.unshift(...others);
     this.finish(job, new Error(`decoding this frame took more than ${this.settings.decodeTimeoutMs / 1000} s; it was stopped (its worker replaced) and the frame was not judged`));
-    void slot.worker.terminate();
+    void this.terminate(slot);
     this.resize();
     this.pump();
   }
@@ -374,6 +386,7 @@ export class InferenceEngine {
   private onExit(slot: Slot, code: number, failure: Error | undefined): void {
     const index = this.slots.indexOf(slot);
     if (index >= 0) this.slots.splice(index, 1);
+    slot.exited = true;
     const reason = failure ? failure.message : `exit code ${code}`;
     for (const job of slot.jobs.values()) {
       this.finish(job, new Error(`the inference worker stopped while this frame was in it (${reason}); the frame was not judged. A new worker has taken its place`));
@@ -392,7 +405,25 @@ export class InferenceEngine {
 
   private async stop(slot: Slot): Promise<void> {
     slot.stopping = true;
-    await slot.worker.terminate();
+    await this.terminate(slot);
+  }
+
+  /**
+   * Ends a worker. Asked to, it exits once no onnxruntime call (session creation, run, release) is in flight in
+   * it: a thread terminated inside one aborts the whole process ("terminate called after throwing an instance of
+   * 'Napi::Error'", onnxruntime#13086; every time in 30 tries here). A decode in libvips does not hold it. One that
+   * does not answer (stuck in a loop of ours) is terminated after EXIT_GRACE_MS.
+   */
+  private terminate(slot: Slot): Promise<void> {
+    if (slot.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => void slot.worker.terminate(), EXIT_GRACE_MS);
+      slot.worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.post(slot, { type: 'exit' });
+    });
   }
 
   private finish(job: Job, err?: Error, result?: JobResult): void {
@@ -441,32 +472,29 @@ export class InferenceEngine {
 /** Hashes by path, valid while the file's size and modification time stay: a redeploy does not read the model again. */
 const hashes = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
 
-/** SHA-256 of a file, read in chunks so that hashing a large model never holds up the event loop for long. */
-export async function hashFile(file: string): Promise<string> {
-  if (!file) throw new Error('no model file set');
+async function knownHash(file: string): Promise<string | undefined> {
   const stat = await fs.stat(file).catch(() => undefined);
-  // Hashed as a stream: /dev/zero or a FIFO would never end, a huge file would hold a worker's memory later.
-  if (stat && !stat.isFile()) throw new Error(stat.isDirectory() ? `model path is a folder, not a file: ${file}` : `model file ${file} is not a regular file (a device, FIFO or socket); refused`);
-  if (stat && stat.size > MAX_MODEL_BYTES) throw new Error(`model file ${file} is ${formatBytes(stat.size)}, over the limit of ${formatBytes(MAX_MODEL_BYTES)}; refused`);
   const known = hashes.get(file);
-  if (stat && known && known.size === stat.size && known.mtimeMs === stat.mtimeMs) return known.sha256;
-  const sha256 = await hashStream(file);
-  if (stat) hashes.set(file, { size: stat.size, mtimeMs: stat.mtimeMs, sha256 });
-  return sha256;
+  return stat && known && known.size === stat.size && known.mtimeMs === stat.mtimeMs ? known.sha256 : undefined;
 }
 
-function hashStream(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') reject(new Error(`model file not found: ${file}`));
-        else if (err.code === 'EISDIR') reject(new Error(`model path is a folder, not a file: ${file}`));
-        else reject(new Error(`cannot read model file ${file}: ${err.message}`));
-      })
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')));
-  });
+/**
+ * A model file read into shared memory (bounded in size and time, regular files only) and its SHA-256, hashed a
+ * megabyte at a time so that a large model never holds up the event loop for long.
+ */
+async function readAndHash(file: string): Promise<{ sha256: string; bytes: Uint8Array }> {
+  if (!file) throw new Error('no model file set');
+  const before = await fs.stat(file).catch(() => undefined);
+  const bytes = await readModelFile(file, (size) => Buffer.from(new SharedArrayBuffer(size)));
+  const hash = createHash('sha256');
+  const CHUNK = 1024 * 1024;
+  for (let at = 0; at < bytes.length; at += CHUNK) {
+    hash.update(bytes.subarray(at, at + CHUNK));
+    if (at + CHUNK < bytes.length) await new Promise((resolve) => setImmediate(resolve));
+  }
+  const sha256 = hash.digest('hex');
+  if (before) hashes.set(file, { size: before.size, mtimeMs: before.mtimeMs, sha256 });
+  return { sha256, bytes };
 }
 
 function stableJson(value: unknown): string {

@@ -58,23 +58,32 @@ export function asBuffer(view: Uint8Array): Buffer {
 
 // V8 leaves SharedArrayBuffer memory out of its garbage-collection heuristics, so a thread that makes or
 // receives frames collects them late: with 50 MP frames a process grew past 13 GB. Each thread (the main one
-// and every worker) collects once it has made or received this much shared memory since its last collection.
+// and every worker) runs a minor collection once it has made or received this much shared memory: it frees
+// the frames that died young (most of them) in under a millisecond. A full collection, which stalls Node-RED's
+// thread for 50-150 ms, runs only when the process has still grown by MAJOR_AFTER_GROWTH since this thread's
+// last one (frames kept past two minor collections).
 const COLLECT_EVERY_BYTES = 256 * 1024 * 1024;
+const MAJOR_AFTER_GROWTH = 1024 * 1024 * 1024;
 let sharedSinceCollect = 0;
-let collect: (() => void) | null | undefined;
+let rssAfterMajor = 0;
+let collect: ((options?: { type: 'minor' | 'major' }) => void) | null | undefined;
 
 function noteSharedBytes(bytes: number): void {
   sharedSinceCollect += bytes;
   if (sharedSinceCollect < COLLECT_EVERY_BYTES) return;
   sharedSinceCollect = 0;
   if (collect === undefined) collect = exposedGc();
-  collect?.();
+  if (!collect) return;
+  if (process.memoryUsage.rss() - rssAfterMajor < MAJOR_AFTER_GROWTH) return collect({ type: 'minor' });
+  collect({ type: 'major' });
+  rssAfterMajor = process.memoryUsage.rss();
 }
 
-function exposedGc(): (() => void) | null {
+function exposedGc(): typeof collect {
   try {
     v8.setFlagsFromString('--expose-gc');
-    return vm.runInNewContext('gc') as () => void;
+    rssAfterMajor = process.memoryUsage.rss();
+    return vm.runInNewContext('gc');
   } catch {
     return null;
   }

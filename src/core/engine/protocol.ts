@@ -27,8 +27,11 @@ export type JobRequest =
   | { op: 'annotate'; source: FrameSource; maxPixels?: number; detections: Detection[]; verdict?: Verdict; draw: AnnotateOptions; format: OutputFormat; quality: number };
 
 export type ToWorker =
-  | { type: 'load'; key: string; file: string; options: SessionOptions }
+  /** bytes: the model file as the engine read and hashed it, in shared memory. */
+  | { type: 'load'; key: string; file: string; bytes: Uint8Array; options: SessionOptions }
   | { type: 'unload'; key: string }
+  /** End once no onnxruntime call is in flight (the engine terminates a worker only this way). */
+  | { type: 'exit' }
   | { type: 'job'; id: number; key?: string; request: JobRequest; delayMs?: number };
 
 /** A frame the worker decoded: pixels (and the file's bytes, when it read a file) in shared memory. */

@@ -6,7 +6,7 @@ import { Detector, type DetectorOptions } from '../inference/detector';
 import { annotate, encodeAnnotated } from '../drawing/draw';
 import { cutCrops } from '../image/crop';
 import { decodeImage, type ColourProfile, type RgbImage } from '../image/image';
-import { loadModel, type Model } from '../model/model';
+import { loadModel, whenNoNativeCalls, type Model } from '../model/model';
 import { asBuffer, sharedBlock, sharedCopy } from './frame';
 import type { DecodedFrame, FromWorker, FrameSource, JobRequest, JobResult, PixelsRef, ToWorker } from './protocol';
 
@@ -22,9 +22,10 @@ const models = new Map<string, Promise<Loaded>>();
 const now = () => performance.timeOrigin + performance.now();
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
-async function load(key: string, file: string, options: Parameters<typeof loadModel>[1]): Promise<void> {
+async function load(key: string, file: string, bytes: Uint8Array, options: Parameters<typeof loadModel>[1]): Promise<void> {
   const warnings: string[] = [];
-  const loading = loadModel(file, { ...options, warn: (text) => warnings.push(text) }).then((model) => ({ model, detectors: new Map() }));
+  // onnxruntime takes no shared memory: a private copy, made here rather than on Node-RED's thread.
+  const loading = loadModel(file, { ...options, warn: (text) => warnings.push(text) }, Buffer.from(bytes)).then((model) => ({ model, detectors: new Map() }));
   models.set(key, loading);
   try {
     const { model } = await loading;
@@ -163,10 +164,13 @@ function messageOf(err: unknown): string {
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'load':
-      void load(message.key, message.file, message.options);
+      void load(message.key, message.file, message.bytes, message.options);
       break;
     case 'unload':
       void unload(message.key);
+      break;
+    case 'exit':
+      void whenNoNativeCalls().then(() => process.exit(0));
       break;
     case 'job': {
       const startedAt = now();

@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
 import { resizeBilinearInto } from './bilinear';
+import { resizeAntialiasInto } from './antialias';
 import { bmpSize, decodeBmp, isBmp } from './bmp';
 import { formatBytes, readBoundedFile } from '../files';
 import type { FrameImage } from '../types';
@@ -201,8 +202,8 @@ export type ResizeMode = 'letterbox' | 'stretch';
 
 /**
  * How pixels are resampled. 'bilinear': OpenCV's cv2.resize INTER_LINEAR (the 4 nearest pixels), as Ultralytics,
- * YOLOv5 and YOLOX resize. 'antialias': a linear filter as wide as the scale, as PIL and torchvision
- * (antialias=True) resize, so a large reduction averages every source pixel.
+ * YOLOv5 and YOLOX resize. 'antialias': a linear filter as wide as the scale, as torch (antialias=True),
+ * torchvision and PIL resize, so a large reduction averages every source pixel.
  */
 export type ResizeFilter = 'bilinear' | 'antialias';
 
@@ -221,9 +222,10 @@ export interface ResizeResult {
 
 /**
  * Resizes RGB pixels to a model's input. Letterbox keeps the aspect ratio and pads with `padValue`
- * (Ultralytics: 114, centred; DETR-family deploy exports: 0, top-left or centred as configured).
+ * (Ultralytics: 114, centred; DETR-family deploy exports: 0, top-left or centred as configured), with the
+ * arithmetic of Ultralytics' LetterBox (Python's round; pads round(d / 2 -+ 0.1) when centred).
  */
-export async function resizeForModel(
+export function resizeForModel(
   source: RgbImage,
   width: number,
   height: number,
@@ -231,40 +233,9 @@ export async function resizeForModel(
   padValue = 114,
   align: 'center' | 'top-left' = 'center',
   filter: ResizeFilter = 'antialias',
-): Promise<ResizeResult> {
-  // Already the model's size: either mode would give the same pixels back, so skip sharp's round trip.
+): ResizeResult {
+  // Already the model's size: either mode would give the same pixels back.
   if (source.width === width && source.height === height) return { image: source, transform: { scaleX: 1, scaleY: 1, padX: 0, padY: 0 } };
-  if (filter === 'bilinear') return resizeBilinear(source, width, height, mode, padValue, align);
-  const input = sharp(source.data, { raw: { width: source.width, height: source.height, channels: 3 } });
-  if (mode === 'stretch') {
-    const data = await input.resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
-    return {
-      image: { width, height, data },
-      transform: { scaleX: width / source.width, scaleY: height / source.height, padX: 0, padY: 0 },
-    };
-  }
-  const scale = Math.min(width / source.width, height / source.height);
-  const newWidth = Math.max(1, Math.round(source.width * scale));
-  const newHeight = Math.max(1, Math.round(source.height * scale));
-  const padLeft = align === 'center' ? Math.floor((width - newWidth) / 2) : 0;
-  const padTop = align === 'center' ? Math.floor((height - newHeight) / 2) : 0;
-  const background = { r: padValue, g: padValue, b: padValue };
-  let pipeline = input;
-  if (newWidth !== source.width || newHeight !== source.height) {
-    pipeline = pipeline.resize(newWidth, newHeight, { fit: 'fill', kernel: 'linear' });
-  }
-  const data = await pipeline
-    .extend({ top: padTop, bottom: height - newHeight - padTop, left: padLeft, right: width - newWidth - padLeft, background })
-    .raw()
-    .toBuffer();
-  return {
-    image: { width, height, data },
-    transform: { scaleX: newWidth / source.width, scaleY: newHeight / source.height, padX: padLeft, padY: padTop },
-  };
-}
-
-/** resizeForModel with OpenCV's INTER_LINEAR and Ultralytics' LetterBox arithmetic (pads round(d / 2 -+ 0.1)). */
-function resizeBilinear(source: RgbImage, width: number, height: number, mode: ResizeMode, padValue: number, align: 'center' | 'top-left'): ResizeResult {
   let [newWidth, newHeight, padLeft, padTop] = [width, height, 0, 0];
   if (mode === 'letterbox') {
     const scale = Math.min(width / source.width, height / source.height);
@@ -273,7 +244,8 @@ function resizeBilinear(source: RgbImage, width: number, height: number, mode: R
     if (align === 'center') [padLeft, padTop] = [Math.floor((width - newWidth) / 2), Math.floor((height - newHeight) / 2)];
   }
   const data = Buffer.alloc(width * height * 3, padValue);
-  resizeBilinearInto(source, newWidth, newHeight, data, width, padLeft, padTop);
+  const resizeInto = filter === 'bilinear' ? resizeBilinearInto : resizeAntialiasInto;
+  resizeInto(source, newWidth, newHeight, data, width, padLeft, padTop);
   return {
     image: { width, height, data },
     transform: { scaleX: newWidth / source.width, scaleY: newHeight / source.height, padX: padLeft, padY: padTop },

@@ -85,7 +85,7 @@ export class Classifier {
     const { inputWidth: width, inputHeight: height } = this.model.info;
     const per = width * height * layout.channels;
     const data = new Float32Array(per * batch.length);
-    const resized = await Promise.all(batch.map((img) => resizeForModel(img, width, height, this.options.resize, 0)));
+    const resized = batch.map((img) => resizeForModel(img, width, height, this.options.resize, 0));
     resized.forEach(({ image }, i) => writeTensor(image, data, i * per, { ...layout, bgr: this.model.options.channelOrder === 'bgr' }, NORMALIZATIONS[this.normalization]));
     const dims = layout.order === 'nchw' ? [batch.length, layout.channels, height, width] : [batch.length, height, width, layout.channels];
     return new ort.Tensor('float32', data, dims);

@@ -107,7 +107,7 @@ export class Detector {
   async detect(frame: RgbImage): Promise<DetectResult> {
     const t0 = performance.now();
     const { inputWidth: width, inputHeight: height } = this.model.info;
-    const { image, transform } = await resizeForModel(frame, width, height, this.preprocess.resize, this.preprocess.padValue, this.preprocess.align, this.preprocess.filter);
+    const { image, transform } = resizeForModel(frame, width, height, this.preprocess.resize, this.preprocess.padValue, this.preprocess.align, this.preprocess.filter);
     const feeds = this.feeds(image);
     const t1 = performance.now();
     const results = await this.model.run(feeds);

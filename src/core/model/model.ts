@@ -69,7 +69,7 @@ export class Model {
     if (this.released) throw new Error(`model ${this.info.name} was released (redeployed or reloaded); send the message again`);
     this.active++;
     try {
-      return await this.session.run(feeds);
+      return await native(() => this.session.run(feeds));
     } finally {
       if (--this.active === 0) this.idle?.();
     }
@@ -80,8 +80,26 @@ export class Model {
     if (this.released) return;
     this.released = true;
     if (this.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    await this.session.release();
+    await native(() => this.session.release());
   }
+}
+
+/** onnxruntime calls in flight in this thread (session creations, runs, releases). */
+let nativeCalls = 0;
+const quiet: Array<() => void> = [];
+
+async function native<T>(call: () => Promise<T>): Promise<T> {
+  nativeCalls++;
+  try {
+    return await call();
+  } finally {
+    if (--nativeCalls === 0) for (const resolve of quiet.splice(0)) resolve();
+  }
+}
+
+/** Resolves once no onnxruntime call is in flight in this thread: only then may the thread end (see engine.ts). */
+export function whenNoNativeCalls(): Promise<void> {
+  return nativeCalls === 0 ? Promise.resolve() : new Promise((resolve) => quiet.push(resolve));
 }
 
 export function sha256(data: Buffer): string {
@@ -168,13 +186,13 @@ async function createSession(data: Buffer, options: ModelOptions): Promise<{ ses
   };
   if (options.executionProvider === 'cuda') {
     try {
-      const session = await ort.InferenceSession.create(data, { ...base, executionProviders: ['cuda'] });
+      const session = await native(() => ort.InferenceSession.create(data, { ...base, executionProviders: ['cuda'] }));
       return { session, provider: 'cuda' };
     } catch (err) {
       options.warn?.(`CUDA execution provider not available (${firstLine(err)}); running on CPU${cudaInstallHint(err)}`);
     }
   }
-  const session = await ort.InferenceSession.create(data, { ...base, executionProviders: ['cpu'] });
+  const session = await native(() => ort.InferenceSession.create(data, { ...base, executionProviders: ['cpu'] }));
   return { session, provider: 'cpu' };
 }
 
@@ -194,9 +212,10 @@ async function resolveClassNames(meta: OnnxMetadata, options: ModelOptions): Pro
 }
 
 /** Loads an ONNX model: reads it once, hashes it, reads its metadata, opens the session. */
-export async function loadModel(modelPath: string, options: ModelOptions = {}): Promise<Model> {
+/** Loads a model from its file, or from `bytes` already read from it (the engine reads a file once for every worker). */
+export async function loadModel(modelPath: string, options: ModelOptions = {}, bytes?: Buffer): Promise<Model> {
   if (!modelPath || typeof modelPath !== 'string') throw new Error('no model file set');
-  const data = await readBoundedFile(modelPath, { maxBytes: MAX_MODEL_BYTES, what: 'model file', timeoutMs: 60_000 });
+  const data = bytes ?? (await readModelFile(modelPath));
   const meta = readOnnxMetadata(data);
   if (options.format && options.format !== 'auto' && !DETECTOR_FORMATS.includes(options.format)) {
     throw new Error(`unknown output format "${options.format}"; use one of: auto, ${DETECTOR_FORMATS.join(', ')}`);
@@ -229,12 +248,16 @@ export async function loadModel(modelPath: string, options: ModelOptions = {}): 
     const dynamicBatch = dim(spec.shape[0]) === undefined;
     return new Model(session, info, meta, task, { name: spec.name, type: spec.type, layout, dynamicBatch }, inputs, outputs, options);
   } catch (err) {
-    await session.release();
+    await native(() => session.release());
     throw err;
   }
 }
 
 /** The most bytes one image's input tensor, or one fixed-size output, may take: a frame's allocations stay bounded. */
+export function readModelFile(modelPath: string, allocate?: (bytes: number) => Buffer): Promise<Buffer> {
+  return readBoundedFile(modelPath, { maxBytes: MAX_MODEL_BYTES, what: 'model file', timeoutMs: 60_000, allocate });
+}
+
 export const MAX_TENSOR_BYTES = 256 * 1024 ** 2;
 
 const ELEMENT_BYTES: Record<string, number> = { float32: 4, float16: 2, uint8: 1, int8: 1, int32: 4, int64: 8, float64: 8, bool: 1 };
