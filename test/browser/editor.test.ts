@@ -3,7 +3,7 @@
 // non-default values and found again after deploy and reload, and each example imported and running.
 // Run by `npm run test:editor` (.ci/run); about 10 minutes on two busy cores, most of them npm installing the .tgz
 // (better-sqlite3 compiles) and, for the examples, FlowFuse Dashboard, node-red-contrib-modbus and -opcua.
-// AVI_TGZ uses a .tgz already packed; AVI_SCREENS saves screenshots of the palette, a form and a help panel
+// AVI_TGZ uses a .tgz already packed; AVI_SCREENS saves screenshots of the palette, a form, a help panel and the canvas
 // (English and German) into that folder.
 import { expect } from 'chai';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { REPO_ROOT, tempDir } from '../support/fixtures';
 
 const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
@@ -22,7 +22,10 @@ const SCREENS = process.env.AVI_SCREENS;
 const CONFIG_VALUES: Record<string, Record<string, unknown>> = { 'avi-model': { path: 'models/pill-detector.onnx' } };
 /** Examples fed over HTTP: where the test posts a frame (a JPEG as the raw body). */
 const FRAME_POSTS: Record<string, string> = { 'frame-sources': 'avi/inspect/raw' };
-/** Node types of other palette packages that examples use, by prefix, and the package (a devDependency here). */
+/**
+ * Node types of other palette packages that examples use, by prefix, and the package (a devDependency here, so
+ * Node-RED usually finds it already in the node_modules beside its own).
+ */
 const OTHER_PACKAGES: Array<[string, string]> = [
   ['ui-', '@flowfuse/node-red-dashboard'],
   ['modbus-', 'node-red-contrib-modbus'],
@@ -167,10 +170,7 @@ describe('the editor, in a browser, with the package installed from its .tgz', f
       expect(response.status, `${node.type} icon ${iconUrl}`).to.equal(200);
       expect(await response.text()).to.include('<svg');
     }
-    if (SCREENS) {
-      mkdirSync(SCREENS, { recursive: true });
-      await ourCategory(page).screenshot({ path: path.join(SCREENS, 'palette-en.png') });
-    }
+    await shot(ourCategory(page), 'palette-en.png');
   });
 
   it('keeps every setting of every form through deploy and reload', async () => {
@@ -210,7 +210,7 @@ describe('the editor, in a browser, with the package installed from its .tgz', f
       await closeForm(page, type, true);
       if (type === 'avi-detector' && SCREENS) {
         await openForm(page, type, placed[type]);
-        await page.locator('.red-ui-tray').first().screenshot({ path: path.join(SCREENS, 'form-en.png') });
+        await shot(page.locator('.red-ui-tray').first(), 'form-en.png');
         await closeForm(page, type, false);
       }
     }
@@ -255,7 +255,7 @@ describe('the editor, in a browser, with the package installed from its .tgz', f
     const report = await page.waitForSelector('.avi-model-test-report', { timeout: 60_000 }).then((el) => el.innerText());
     const sha256 = createHash('sha256').update(readFileSync(path.join(REPO_ROOT, 'models', 'pill-detector.onnx'))).digest('hex');
     expect(report).to.include(sha256).and.include('yolov8').and.include('images float32 [1,3,320,320]').and.include('1: pill');
-    if (SCREENS) await page.locator('.red-ui-tray').first().screenshot({ path: path.join(SCREENS, 'model-test-en.png') });
+    await shot(page.locator('.red-ui-tray').first(), 'model-test-en.png');
     await closeForm(page, 'avi-model', false);
   });
 
@@ -327,7 +327,7 @@ describe('the editor, in a browser, with the package installed from its .tgz', f
           throw new Error(`${example} does not run: statuses ${JSON.stringify(now)}\nNode-RED:\n${redLog.slice(-3000)}`);
         });
       expect(statuses).to.be.an('array');
-      if (SCREENS) await page.screenshot({ path: path.join(SCREENS, `example-${example}.png`) });
+      await shot(page, `example-${example}.png`);
     });
   }
 
@@ -370,8 +370,12 @@ describe('the editor, in a browser, with the package installed from its .tgz', f
 });
 
 /** A screenshot into AVI_SCREENS, where set. */
-async function shot(target: { screenshot(options: { path: string }): Promise<unknown> }, name: string) {
-  if (SCREENS) await target.screenshot({ path: path.join(SCREENS, name) });
+async function shot(target: Page | Locator, name: string) {
+  if (!SCREENS) return;
+  mkdirSync(SCREENS, { recursive: true });
+  // Without the editor's notifications ("Nodes added", "Deployed"), which cover the forms.
+  await ('page' in target ? target.page() : target).evaluate(() => document.querySelectorAll('.red-ui-notification').forEach((n) => n.remove()));
+  await target.screenshot({ path: path.join(SCREENS, name) });
 }
 
 /** The palette's "visual inspection" category. */
