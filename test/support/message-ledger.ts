@@ -99,13 +99,11 @@ export class MessageLedger {
         // that node took the message in after the deploy began, from a hand-over before.
         const inTransit = record.handedOverIn === null && (node.type !== 'catch' || record.erredIn?.enteredIn != null);
         record.drops.push({ where: `${node.type} ${node.id}`, why: 'handed to a node that had closed', deploy: this.deploy, inTransit });
-      }
-      else if (this.options.sinks.includes(node.id) || node.type === 'catch') {
+      } else if (this.options.sinks.includes(node.id) || node.type === 'catch') {
         if (record.out + record.caught.length === 0) this.options.onEnd?.(frame, node.type === 'catch' ? 'caught' : 'out');
         if (node.type === 'catch') record.caught.push(String(event.msg.error?.message ?? ''));
         else record.out++;
-      }
-      else if (this.options.ours(node.type)) {
+      } else if (this.options.ours(node.type)) {
         record.entries.set(node, { node: `${node.type} ${node.id}`, completions: 0, sends: 0, enteredIn: this.deploy ?? null });
         if (this.deploy) this.enteredDuringDeploy++;
       }
