@@ -2,18 +2,16 @@
 // visualizer) in one Node-RED runtime: every frame must end either sent on or caught, never lost, never a crash.
 // Prints in / out / caught, peak RSS and the slowest frame. Not part of npm test (it takes minutes).
 //   npm run build && node dist/bench/fuzz.js [frames=10000] [seed=1] [kinds, e.g. valid,truncated]
+// Node-RED is embedded as a user runs it, not node-red-node-test-helper: the helper's spies keep every message sent
+// (each call's arguments), frames and all, until unload.
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { startEmbeddedNodeRed } from '../test/support/embedded-node-red';
 import { pngClaiming, SVG_BOMB } from '../test/support/fixtures';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { MessageLedger } from '../test/support/message-ledger';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const NODES = ['model', 'detector', 'crop', 'classifier', 'class-replace', 'router', 'visualizer'].map((n) => require(path.join(ROOT, 'nodes', `avi-${n}.js`)));
-const CATCH = require('@node-red/nodes/core/common/25-catch.js');
 const IN_FLIGHT = 8;
 
 function rng(seed: number): () => number {
@@ -69,35 +67,35 @@ async function main(): Promise<void> {
   visualizer.wires = [['fuzz-out']];
   visualizer.preview = false;
   const z = visualizer.z;
-  flow.push({ id: 'fuzz-out', type: 'helper', z }, { id: 'fuzz-catch', type: 'catch', z, scope: null, uncaught: false, wires: [['fuzz-caught']] }, { id: 'fuzz-caught', type: 'helper', z });
-  helper.settings({ userDir: ROOT });
-  await helper.load([...NODES, CATCH], flow);
-  const detector = helper.getNode(flow.find((n: { type: string }) => n.type === 'avi-detector').id);
+  const sink = (id: string) => ({ id, type: 'debug', z, active: false, tosidebar: false, console: false, complete: 'false', wires: [] });
+  flow.push(sink('fuzz-out'), { id: 'fuzz-catch', type: 'catch', z, scope: null, uncaught: false, wires: [['fuzz-caught']] }, sink('fuzz-caught'));
+  const runtime = await startEmbeddedNodeRed(flow);
+  const detector = runtime.RED.nodes.getNode(flow.find((n: { type: string }) => n.type === 'avi-detector').id);
 
   const started = new Map<number, number>();
   const byKind: Record<string, { in: number; out: number; caught: number }> = Object.fromEntries(names.map((k) => [k, { in: 0, out: 0, caught: 0 }]));
   const kindOf = new Map<number, string>();
   let out = 0;
   let caught = 0;
-  let twice = 0;
   let slowest = { ms: 0, kind: '' };
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
   const unhandled: unknown[] = [];
   process.on('unhandledRejection', (err) => unhandled.push(err));
-  const end = (n: number, how: 'out' | 'caught') => {
-    const t0 = started.get(n);
-    if (t0 === undefined) return void twice++;
-    started.delete(n);
-    const ms = performance.now() - t0;
-    const kind = kindOf.get(n)!;
-    if (ms > slowest.ms) slowest = { ms, kind };
-    byKind[kind][how]++;
-    if (how === 'out') out++;
-    else caught++;
-  };
-  helper.getNode('fuzz-out').on('input', (msg: { n: number }) => end(msg.n, 'out'));
-  helper.getNode('fuzz-caught').on('input', (msg: { n: number }) => end(msg.n, 'caught'));
+  const ledger = new MessageLedger(runtime.RED, {
+    ours: (type) => type.startsWith('avi-'),
+    sinks: ['fuzz-out'],
+    key: 'n',
+    onEnd: (n, how) => {
+      const ms = performance.now() - started.get(n)!;
+      started.delete(n);
+      const kind = kindOf.get(n)!;
+      if (ms > slowest.ms) slowest = { ms, kind };
+      byKind[kind][how]++;
+      if (how === 'out') out++;
+      else caught++;
+    },
+  });
 
   const t0 = performance.now();
   for (let n = 0; n < total; n++) {
@@ -107,16 +105,18 @@ async function main(): Promise<void> {
     byKind[kind].in++;
     started.set(n, performance.now());
     detector.receive({ payload: kinds[kind](), n });
-    if (n % 1000 === 999) process.stderr.write(`  ${n + 1} sent, ${out} out, ${caught} caught, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB\n`);
+    if (n % 250 === 249) process.stderr.write(`  ${n + 1} sent, ${out} out, ${caught} caught, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB\n`);
   }
   const deadline = Date.now() + 60_000;
   while (started.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   clearInterval(sampler);
   const seconds = (performance.now() - t0) / 1000;
-  await helper.unload();
+  const { faults, droppedByNodeRed } = ledger.summary();
+  await runtime.stop();
 
-  console.log(JSON.stringify({ in: total, out, caught, lost: started.size, endedTwice: twice, unhandledRejections: unhandled.length, peakRssMiB: Math.round(peakRss / 2 ** 20), slowestFrameMs: Math.round(slowest.ms), slowestKind: slowest.kind, seconds: Math.round(seconds), byKind }, null, 1));
-  process.exitCode = out + caught === total && started.size === 0 && twice === 0 && unhandled.length === 0 ? 0 : 1;
+  console.log(JSON.stringify({ in: total, out, caught, lost: started.size, droppedByNodeRed, faults: faults.length, firstFaults: faults.slice(0, 3), unhandledRejections: unhandled.length, peakRssMiB: Math.round(peakRss / 2 ** 20), slowestFrameMs: Math.round(slowest.ms), slowestKind: slowest.kind, seconds: Math.round(seconds), byKind }, null, 1));
+  process.exitCode = out + caught === total && started.size === 0 && faults.length === 0 && unhandled.length === 0 ? 0 : 1;
+  process.exit();
 }
 
 main().catch((err) => {

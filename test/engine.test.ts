@@ -137,6 +137,29 @@ describe('inference engine', function () {
     await until(() => /3 over queue/.test(String(detector.status.lastCall.args[0].text)), 'the status to count them', 3000);
   });
 
+  it('ends a message handed to a closing node at once, and sends the one in work before its close resolves', async () => {
+    await start([model('m', detectorFile), on({ id: 'detector', type: 'avi-detector', model: 'm', wires: [['out']] }), on({ id: 'out', type: 'helper' })]);
+    await ready('detector');
+    engine.delayFor = (tag) => (tag ? 500 : 0);
+    const detector = helper.getNode('detector');
+    detector.receive({ payload: frame, n: 'in work' });
+    await until(() => engine.stats().workers.some((w) => w.jobs.length > 0), 'the frame in a worker');
+    // As a redeploy does: Node-RED keeps a node's input handler until its close has finished, and still delivers
+    // to it the messages it had routed there.
+    let closed = false;
+    const closing = detector.close(false).then(() => (closed = true));
+    detector.receive({ payload: frame, n: 'late' });
+    await until(() => arrivals.length === 1, 'the late frame to end');
+    expect(arrivals[0].port).to.equal('error');
+    expect(arrivals[0].msg.n).to.equal('late');
+    expect(arrivals[0].msg.error.message).to.match(/node closed before this message was processed/);
+    expect(closed).to.equal(false);
+    await closing;
+    await until(() => arrivals.length === 2, 'the frame in work');
+    expect(arrivals[1]).to.deep.include({ port: 'out' });
+    expect(arrivals[1].msg.n).to.equal('in work');
+  });
+
   it('keeps one session per model file across 50 redeploys', async function () {
     this.timeout(120000);
     const flow = [

@@ -131,7 +131,7 @@ interface DeployDiff {
  * a full deploy stops every node; "modified nodes" the changed and removed ones; "modified flows" also those
  * linked or rewired to them; any deploy every node of a flow that was added, removed or changed as a whole.
  */
-export function stoppedBy(type: string, diff: DeployDiff | undefined): (id: string, z: string | undefined) => boolean {
+function stoppedBy(type: string, diff: DeployDiff | undefined): (id: string, z: string | undefined) => boolean {
   if (type === 'full' || !diff || diff.globalConfigChanged) return () => true;
   const nodes = new Set([...diff.changed, ...diff.removed, ...(type === 'flows' ? [...diff.linked, ...diff.rewired] : [])]);
   const flows = new Set([...diff.flowChanged, ...diff.added, ...diff.removed]);

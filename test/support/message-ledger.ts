@@ -77,7 +77,13 @@ export class MessageLedger {
    */
   constructor(
     RED: any,
-    private readonly options: { ours: (type: string) => boolean; sinks: string[]; key?: string },
+    private readonly options: {
+      ours: (type: string) => boolean;
+      sinks: string[];
+      key?: string;
+      /** Called when a message first comes out of the flow or reaches a Catch node. */
+      onEnd?: (frame: number, how: 'out' | 'caught') => void;
+    },
   ) {
     const key = options.key ?? 'frame';
     const frameOf = (msg: any): number | undefined => (typeof msg?.[key] === 'number' ? msg[key] : undefined);
@@ -94,8 +100,11 @@ export class MessageLedger {
         const inTransit = record.handedOverIn === null && (node.type !== 'catch' || record.erredIn?.enteredIn != null);
         record.drops.push({ where: `${node.type} ${node.id}`, why: 'handed to a node that had closed', deploy: this.deploy, inTransit });
       }
-      else if (this.options.sinks.includes(node.id)) record.out++;
-      else if (node.type === 'catch') record.caught.push(String(event.msg.error?.message ?? ''));
+      else if (this.options.sinks.includes(node.id) || node.type === 'catch') {
+        if (record.out + record.caught.length === 0) this.options.onEnd?.(frame, node.type === 'catch' ? 'caught' : 'out');
+        if (node.type === 'catch') record.caught.push(String(event.msg.error?.message ?? ''));
+        else record.out++;
+      }
       else if (this.options.ours(node.type)) {
         record.entries.set(node, { node: `${node.type} ${node.id}`, completions: 0, sends: 0, enteredIn: this.deploy ?? null });
         if (this.deploy) this.enteredDuringDeploy++;
