@@ -339,6 +339,32 @@ describe('inference engine: Node-RED thread and sessions', function () {
     }
   });
 
+  it('errors a frame whose model run does not return in time, sets its worker aside and carries on with a new one', async function () {
+    this.timeout(120000);
+    const slow = writeModel(
+      path.join(tmp.dir, 'stuck.onnx'),
+      busyDetector({ size: 256, steps: 2000, outputs: [{ name: 'output0', dims: [1, 5, 8], data: new Float32Array(40) }], metadata: { task: 'detect' } }),
+    );
+    const fast = writeModel(path.join(tmp.dir, 'quick.onnx'), oneUnitDetector('tablet'));
+    const engine = new InferenceEngine({ defaultWorkers: 1, jobTimeoutMs: 300 });
+    try {
+      const [stuck, quick] = [await engine.acquire(slow, { threads: 1 }), await engine.acquire(fast, {})];
+      const frame = (size: number) => ({ frame: { width: size, height: size, data: new Uint8Array(new SharedArrayBuffer(size * size * 3)) } });
+      const detector = { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' as const };
+      const [first] = engine.stats().workers;
+      const late = await stuck.run({ op: 'detect', source: frame(256), detector }).then(
+        () => 'judged',
+        (err: Error) => err.message,
+      );
+      expect(late).to.match(/took more than 0\.3 s in its inference worker/);
+      const next = await quick.run({ op: 'detect', source: frame(64), detector });
+      expect(next.detections).to.have.length(1);
+      expect(engine.stats().workers.map((w) => w.threadId)).to.not.include(first.threadId);
+    } finally {
+      await engine.shutdown();
+    }
+  });
+
   it('keeps ticking while a model runs', async function () {
     this.timeout(120000);
     const file = writeModel(

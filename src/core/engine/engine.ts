@@ -20,10 +20,15 @@ export interface EngineSettings {
   maxPending: number;
   /** A frame's decode that takes longer is stopped with its worker; the frame is errored, the worker replaced. */
   decodeTimeoutMs: number;
+  /** A job that takes longer in its worker (a model run that does not return) is errored and its worker set aside. */
+  jobTimeoutMs: number;
 }
 
-/** How long a worker asked to exit may take to finish its onnxruntime calls before it is terminated. */
-const EXIT_GRACE_MS = 60_000;
+/** How long one job may take in a worker, decode and model runs together. */
+export const DEFAULT_JOB_TIMEOUT_MS = 60_000;
+
+/** How long shutdown waits for a worker asked to exit. */
+const EXIT_GRACE_MS = 10_000;
 
 /** How long one frame's decode may take (a 50 MP JPEG takes about 1 s on a gateway core). */
 export const DEFAULT_DECODE_TIMEOUT_MS = 10_000;
@@ -50,6 +55,7 @@ interface Job {
   reject: (err: Error) => void;
   record?: ModelRecord;
   decodeTimer?: NodeJS.Timeout;
+  runTimer?: NodeJS.Timeout;
 }
 
 type SlotModelState = 'loading' | 'ready';
@@ -159,7 +165,7 @@ export class InferenceEngine {
   delayFor?: (tag: string | undefined, request: JobRequest) => number | undefined;
 
   constructor(settings: Partial<EngineSettings> = {}) {
-    this.settings = { defaultWorkers: defaultWorkers(), jobsPerWorker: 2, graceMs: 10_000, maxPending: 1024, decodeTimeoutMs: DEFAULT_DECODE_TIMEOUT_MS, ...settings };
+    this.settings = { defaultWorkers: defaultWorkers(), jobsPerWorker: 2, graceMs: 10_000, maxPending: 1024, decodeTimeoutMs: DEFAULT_DECODE_TIMEOUT_MS, jobTimeoutMs: DEFAULT_JOB_TIMEOUT_MS, ...settings };
   }
 
   /** Worker threads running now (retiring ones not counted). */
@@ -342,7 +348,7 @@ export class InferenceEngine {
     } else if (message.type === 'result') {
       const job = slot.jobs.get(message.id);
       if (!job) return;
-      clearTimeout(job.decodeTimer);
+      clearTimers(job);
       slot.jobs.delete(message.id);
       this.refCount(slot);
       if (message.ok) this.finish(job, undefined, message.result);
@@ -371,13 +377,26 @@ export class InferenceEngine {
    * on libuv's thread pool and ends on its own; stopping the worker lets the pool move on without waiting for it.
    */
   private decodeTimedOut(slot: Slot, job: Job): void {
+    this.setAside(slot, job, new Error(`decoding this frame took more than ${this.settings.decodeTimeoutMs / 1000} s; it was stopped (its worker replaced) and the frame was not judged`));
+  }
+
+  /**
+   * A job over its budget (a model run that never returns): that frame fails and the worker is set aside as a
+   * decode's is. It cannot be terminated inside onnxruntime (see terminate), so it ends only if the run returns.
+   */
+  private jobTimedOut(slot: Slot, job: Job): void {
+    this.setAside(slot, job, new Error(`this frame took more than ${this.settings.jobTimeoutMs / 1000} s in its inference worker (a model run that does not return?); it was not judged, and a new worker has taken that one's place`));
+  }
+
+  private setAside(slot: Slot, job: Job, error: Error): void {
     if (slot.jobs.get(job.id) !== job) return;
     const others = [...slot.jobs.values()].filter((j) => j !== job);
     slot.jobs.clear();
     slot.retiring = true;
-    for (const j of others) clearTimeout(j.decodeTimer);
+    for (const j of [job, ...others]) clearTimers(j);
+    this.refCount(slot);
     this.pending.unshift(...others);
-    this.finish(job, new Error(`decoding this frame took more than ${this.settings.decodeTimeoutMs / 1000} s; it was stopped (its worker replaced) and the frame was not judged`));
+    this.finish(job, error);
     void this.terminate(slot);
     this.resize();
     this.pump();
@@ -389,6 +408,7 @@ export class InferenceEngine {
     slot.exited = true;
     const reason = failure ? failure.message : `exit code ${code}`;
     for (const job of slot.jobs.values()) {
+      clearTimers(job);
       this.finish(job, new Error(`the inference worker stopped while this frame was in it (${reason}); the frame was not judged. A new worker has taken its place`));
     }
     slot.jobs.clear();
@@ -411,13 +431,17 @@ export class InferenceEngine {
   /**
    * Ends a worker. Asked to, it exits once no onnxruntime call (session creation, run, release) is in flight in
    * it: a thread terminated inside one aborts the whole process ("terminate called after throwing an instance of
-   * 'Napi::Error'", onnxruntime#13086; every time in 30 tries here). A decode in libvips does not hold it. One that
-   * does not answer (stuck in a loop of ours) is terminated after EXIT_GRACE_MS.
+   * 'Napi::Error'", onnxruntime#13086; every time in 30 tries here), so none is ever terminated from here. A decode
+   * in libvips does not hold it. One that has not ended after EXIT_GRACE_MS (a run that never returns) is left,
+   * unreferenced, so that it holds neither the pool nor the process.
    */
   private terminate(slot: Slot): Promise<void> {
     if (slot.exited) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(() => void slot.worker.terminate(), EXIT_GRACE_MS);
+      const timer = setTimeout(() => {
+        slot.worker.unref();
+        resolve();
+      }, EXIT_GRACE_MS);
       slot.worker.once('exit', () => {
         clearTimeout(timer);
         resolve();
@@ -464,9 +488,15 @@ export class InferenceEngine {
       this.pending.splice(i, 1);
       best.jobs.set(job.id, job);
       this.refCount(best);
+      job.runTimer = setTimeout(() => this.jobTimedOut(best, job), this.settings.jobTimeoutMs);
       this.post(best, { type: 'job', id: job.id, key: job.key, request: job.request, delayMs: this.delayFor?.(job.tag, job.request) });
     }
   }
+}
+
+function clearTimers(job: Job): void {
+  clearTimeout(job.decodeTimer);
+  clearTimeout(job.runTimer);
 }
 
 /** Hashes by path, valid while the file's size and modification time stay: a redeploy does not read the model again. */
