@@ -233,4 +233,21 @@ describe('avi-camera in Node-RED: one frame per trigger', function () {
     expect(reconnects, 'ffmpeg started again after the failure').to.be.at.least(1);
     expect(statuses.at(-1).fill).to.not.equal('green');
   });
+
+  it('a deploy ends the triggers still waiting for a frame with an error the Catch node sees', async () => {
+    // The Catch node comes first, so Node-RED stops it before the camera: an error reported at the camera's close is lost.
+    const flow = [
+      { id: 'f1', type: 'tab' },
+      { id: 'catch', type: 'catch', scope: null, uncaught: false, wires: [[]] },
+      { id: 'camera', type: 'avi-camera', mode: 'trigger', input: path.join(dir.dir, 'missing.avi'), frameTimeout: 20_000, reconnect: 300, ffmpeg: 'ffmpeg', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ].map((n) => (n.type === 'tab' ? n : { ...n, z: 'f1', x: 0, y: 0 }));
+    await helper.load([cameraNode, require('@node-red/nodes/core/common/25-catch.js')], flow);
+    const caught: any[] = [];
+    helper.getNode('catch').on('input', (msg: any) => caught.push(msg));
+    helper.getNode('camera').receive({ payload: 1, partId: 7 });
+    await helper._redNodes.setFlows(flow, {}, 'full');
+    expect(caught.map((m) => m.partId)).to.deep.equal([7]);
+    expect(caught[0].error.message).to.match(/node closed before a frame came/);
+  });
 });

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { ffmpegArgs, JpegStreamParser } from '../core/sources/jpeg-stream';
-import { DEFAULT_MAX_QUEUE, num, type Done, type Msg, type Send } from './common';
+import { DEFAULT_MAX_QUEUE, num, stoppedBy, watchDeploys, type Done, type Msg, type Send } from './common';
 import { message } from './i18n';
 
 interface CameraNodeDef extends NodeDef {
@@ -121,11 +121,25 @@ export default function (RED: NodeAPI): void {
       status(true);
     };
 
+    const endWaiting = () => {
+      for (const item of waiting.splice(0)) {
+        clearTimeout(item.timer);
+        item.done(new Error(message(RED, 'avi-camera.errors.closed')));
+      }
+    };
+    // A deploy that stops this node ends the triggers waiting before Node-RED stops any node, while Catch nodes run.
+    const unwatch = watchDeploys(RED, {
+      stopping: ({ type, diff }) => {
+        if (stoppedBy(type, diff)(node.id, node.z)) endWaiting();
+      },
+    });
+
     node.on('input', (msg: Msg, send: Send, done: Done) => {
       if (mode === 'rate') {
         done();
         return;
       }
+      if (closing) return done(new Error(message(RED, 'avi-camera.errors.closed')));
       if (waiting.length >= DEFAULT_MAX_QUEUE) {
         done(new Error(message(RED, 'avi-camera.errors.queueFull', { max: String(DEFAULT_MAX_QUEUE) })));
         return;
@@ -144,11 +158,9 @@ export default function (RED: NodeAPI): void {
 
     node.on('close', (done: () => void) => {
       closing = true;
+      unwatch();
       clearTimeout(restartTimer);
-      for (const item of waiting.splice(0)) {
-        clearTimeout(item.timer);
-        item.done(new Error(message(RED, 'avi-camera.errors.closed')));
-      }
+      endWaiting();
       const child = ffmpeg;
       if (!child || child.exitCode !== null) return done();
       const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);

@@ -131,7 +131,7 @@ interface DeployDiff {
  * a full deploy stops every node; "modified nodes" the changed and removed ones; "modified flows" also those
  * linked or rewired to them; any deploy every node of a flow that was added, removed or changed as a whole.
  */
-function stoppedBy(type: string, diff: DeployDiff | undefined): (id: string, z: string | undefined) => boolean {
+export function stoppedBy(type: string, diff: DeployDiff | undefined): (id: string, z: string | undefined) => boolean {
   if (type === 'full' || !diff || diff.globalConfigChanged) return () => true;
   const nodes = new Set([...diff.changed, ...diff.removed, ...(type === 'flows' ? [...diff.linked, ...diff.rewired] : [])]);
   const flows = new Set([...diff.flowChanged, ...diff.added, ...diff.removed]);
@@ -140,20 +140,20 @@ function stoppedBy(type: string, diff: DeployDiff | undefined): (id: string, z: 
 
 const NOT_PROCESSED = 'node closed before this message was processed';
 
-interface DeployWatcher {
+export interface DeployWatcher {
   stopping(event: { type: string; diff?: DeployDiff }): void;
-  started(): void;
+  started?(): void;
 }
 const deployWatchers = new WeakMap<object, Set<DeployWatcher>>();
 
 /** Calls `watcher` at each deploy's start and end; one listener on Node-RED's events for all nodes (it warns past 10). */
-function watchDeploys(RED: NodeAPI, watcher: DeployWatcher): () => void {
+export function watchDeploys(RED: NodeAPI, watcher: DeployWatcher): () => void {
   let watchers = deployWatchers.get(RED.events);
   if (!watchers) {
     const all = new Set<DeployWatcher>();
     deployWatchers.set(RED.events, all);
     RED.events.on('flows:stopping', (event: Parameters<DeployWatcher['stopping']>[0]) => [...all].forEach((w) => w.stopping(event)));
-    RED.events.on('flows:started', () => [...all].forEach((w) => w.started()));
+    RED.events.on('flows:started', () => [...all].forEach((w) => w.started?.()));
     watchers = all;
   }
   watchers.add(watcher);
