@@ -59,7 +59,7 @@ describe('the message catalogues and help', () => {
       .flatMap((f) => {
         const source = readFileSync(path.join(dir, f), 'utf8');
         const keys = [...source.matchAll(/'(avi-[\w-]+\.(?:status|errors|shared|warnings?|text|label)\.[\w.]+)'/g)].map((m) => m[1]);
-        const shared = [...source.matchAll(/sharedMessage\('(\w+)'/g)].map((m) => `avi-model.shared.${m[1]}`);
+        const shared = [...source.matchAll(/sharedMessage\(RED, '(\w+)'/g)].map((m) => `avi-model.shared.${m[1]}`);
         return [...keys, ...shared].map((key) => ({ file: f, key }));
       });
     expect(asked.length).to.be.above(20);

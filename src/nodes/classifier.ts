@@ -28,7 +28,7 @@ export default function (RED: NodeAPI): void {
       resize: (config.resizeMode || config.resize) === 'letterbox' ? 'letterbox' : DEFAULTS.resize,
       maxBatch: num(config.maxBatch, DEFAULTS.maxBatch),
     };
-    const classifier = useModel(node, modelConfigOf(RED, config.model), async (lease) => {
+    const classifier = useModel(RED, node, modelConfigOf(RED, config.model), async (lease) => {
       const { task, dynamicBatch, info } = lease.model;
       if (task !== 'classify') throw new Error(`${info.name} is not a classifier: it needs one output [N,C]; use it in avi-detector`);
       return message(RED, dynamicBatch ? 'avi-classifier.status.readyBatched' : 'avi-classifier.status.ready', { classes: info.classNames.length });

@@ -205,8 +205,8 @@ export function onInput(RED: NodeAPI, node: Node, handler: InputHandler, options
     while (finished.length > 0 && now - finished[0] > RATE_WINDOW_MS) finished.shift();
     const span = Math.min(RATE_WINDOW_MS, Math.max(1000, now - (finished[0] ?? now)));
     const rate = (finished.length * 1000) / span;
-    const parts = [summary, sharedMessage('rate', { rate: rate < 10 ? rate.toFixed(1) : Math.round(rate) }), sharedMessage('queue', { count: waiting.length + inFlight.length })];
-    if (overQueue > 0) parts.push(sharedMessage('overQueue', { count: overQueue }));
+    const parts = [summary, sharedMessage(RED, 'rate', { rate: rate < 10 ? rate.toFixed(1) : Math.round(rate) }), sharedMessage(RED, 'queue', { count: waiting.length + inFlight.length })];
+    if (overQueue > 0) parts.push(sharedMessage(RED, 'overQueue', { count: overQueue }));
     const notice = options.notice?.();
     if (notice) statusWarn(node, [notice, ...parts].join(' · '));
     else statusOk(node, parts.join(' · '));
@@ -477,7 +477,7 @@ export function modelConfigOf(RED: NodeAPI, id: string | undefined): ModelConfig
  * first frame) and checks it fits the node (`check`, run once per session), and gives the node's hold on the
  * shared session, which follows the model's reloads by itself.
  */
-export function useModel(node: Node, config: ModelConfigNode | undefined, check: (lease: ModelLease) => Promise<string>): () => Promise<ModelLease> {
+export function useModel(RED: NodeAPI, node: Node, config: ModelConfigNode | undefined, check: (lease: ModelLease) => Promise<string>): () => Promise<ModelLease> {
   let checked: { key: string; result: Promise<string> } | undefined;
   const get = async (): Promise<ModelLease> => {
     if (!config) throw new Error('no avi-model selected: open the node and choose or add a model config');
@@ -493,7 +493,7 @@ export function useModel(node: Node, config: ModelConfigNode | undefined, check:
     await checked.result;
     return lease;
   };
-  if (!config) statusError(node, sharedMessage('noModel'));
+  if (!config) statusError(node, sharedMessage(RED, 'noModel'));
   else
     get().then(
       () => checked?.result.then((text) => statusOk(node, text)),

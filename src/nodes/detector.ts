@@ -37,7 +37,7 @@ export default function (RED: NodeAPI): void {
       resize: (config.resizeMode || (typeof config.resize === 'string' && config.resize) || DEFAULTS.resize) as typeof DEFAULTS.resize,
     };
     let deployedFormat: string | undefined;
-    const detector = useModel(node, modelConfigOf(RED, config.model), async (lease) => {
+    const detector = useModel(RED, node, modelConfigOf(RED, config.model), async (lease) => {
       // Checks the settings against the model (class filter, output format) before the first frame, and a
       // changed model file before it is used: a detector with another output layout is not the model deployed.
       const { format } = await lease.run({ op: 'describe', kind: 'detector', detector: options });

@@ -7,8 +7,6 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 const LOCALES = path.join(ROOT, 'nodes', 'locales');
 const PACKAGE: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).name;
 const english = new Map<string, Record<string, unknown>>();
-/** Node-RED's i18n is one for every node set; texts made where no RED is at hand (common.ts) use the last one seen. */
-let runtime: NodeAPI | undefined;
 
 function englishCatalogue(node: string): Record<string, unknown> {
   if (!english.has(node)) {
@@ -28,17 +26,16 @@ function inEnglish(key: string, params: Record<string, string | number>): string
  * Where Node-RED has not loaded the catalogues (node-red-node-test-helper answers with the key), the English one.
  */
 export function message(RED: NodeAPI, key: string, params: Record<string, string | number> = {}): string {
-  runtime = RED;
   const text = RED._(key, params);
   return text !== key ? text : inEnglish(key, params);
 }
 
 /**
  * A text every node shows the same way (rate, queue, "no model selected"): `avi-model.shared.<name>`, from
- * avi-model's catalogue whichever node asks.
+ * avi-model's catalogue whichever node asks (a key with its node set's namespace reaches any catalogue).
  */
-export function sharedMessage(name: string, params: Record<string, string | number> = {}): string {
+export function sharedMessage(RED: NodeAPI, name: string, params: Record<string, string | number> = {}): string {
   const key = `avi-model.shared.${name}`;
-  const text = runtime?._(`${PACKAGE}/avi-model:${key}`, params);
-  return text && !text.endsWith(key) ? text : inEnglish(key, params);
+  const text = RED._(`${PACKAGE}/avi-model:${key}`, params);
+  return text.endsWith(key) ? inEnglish(key, params) : text;
 }
