@@ -63,6 +63,9 @@ async function main(): Promise<void> {
   const flow = JSON.parse(readFileSync(path.join(ROOT, 'examples', 'demo-pill-line.json'), 'utf8')).filter((n: { type: string }) =>
     ['tab', 'avi-model', 'avi-detector', 'avi-crop', 'avi-classifier', 'avi-class-replace', 'avi-router', 'avi-visualizer'].includes(n.type),
   );
+  // Wires to the nodes left out (the demo's MQTT publishing) would send every frame nowhere.
+  const kept = new Set(flow.map((n: { id: string }) => n.id));
+  for (const n of flow as Array<{ wires?: string[][] }>) n.wires = n.wires?.map((w) => w.filter((id) => kept.has(id)));
   const visualizer = flow.find((n: { type: string }) => n.type === 'avi-visualizer');
   visualizer.wires = [['fuzz-out']];
   visualizer.preview = false;

@@ -67,6 +67,7 @@ export class MessageLedger {
   private readonly frames = new Map<number, FrameRecord>();
   /** Sends routed and not (yet) delivered: those left are ones Node-RED found no running node for. */
   private readonly routing = new Map<object, { frame: number; where: string; deploy?: string }>();
+  private settling = false;
   private deploy: string | undefined;
   private enteredDuringDeploy = 0;
   private sentOnWhileStopping = 0;
@@ -116,6 +117,14 @@ export class MessageLedger {
       // A node a deploy is stopping is no longer the running node of its id.
       if (entry && RED.nodes.getNode(event.source.id) !== event.source.node) this.sentOnWhileStopping++;
       this.routing.set(event, { frame, where: `${event.source.node.type} -> ${event.destination.id}`, deploy: this.deploy });
+      // Settled on the next turn, not at the end: the event holds the message, and with it the frame's pixels.
+      if (!this.settling) {
+        this.settling = true;
+        setImmediate(() => {
+          this.settling = false;
+          this.settleRouting();
+        });
+      }
     });
     RED.hooks.add('preDeliver.ledger', (event: any) => {
       this.routing.delete(event);
