@@ -29,6 +29,8 @@ export interface RedeployReport extends LedgerSummary {
 }
 
 const TAB = 'rd-tab';
+/** Frames handed over at once before each deploy: more than the workers take (2 jobs each), so some wait. */
+const DEPLOY_BURST = 12;
 /** What each "modified nodes" deploy changes, in turn: one node, or a node together with the next ones. */
 const CHANGES = [['rd-detector'], ['rd-crop'], ['rd-classifier'], ['rd-router'], ['rd-detector', 'rd-crop'], ['rd-classifier', 'rd-replace', 'rd-router'], ['rd-replace']];
 
@@ -69,13 +71,14 @@ export async function runRedeploys(options: RedeployOptions): Promise<RedeployRe
   const ledger = new MessageLedger(runtime.RED, { ours: (type) => type.startsWith('avi-'), sinks: ['rd-out'] });
   let next = 0;
   let notSent = 0;
-  const feed = setInterval(() => {
+  const send = () => {
     const camera = runtime.RED.nodes.getNode('rd-camera');
     if (!camera) return void notSent++;
     const frame = next++;
     ledger.sent(frame);
     camera.receive({ payload: images[frame % images.length], frame });
-  }, options.intervalMs);
+  };
+  const feed = setInterval(send, options.intervalMs);
   const deploys: Record<DeployType, number> = { full: 0, nodes: 0, flows: 0 };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
@@ -83,6 +86,8 @@ export async function runRedeploys(options: RedeployOptions): Promise<RedeployRe
     for (let round = 1; round <= options.redeploys; round++) {
       const type: DeployType = round % 2 ? 'full' : 'nodes';
       if (type === 'nodes') flow = changed(flow, CHANGES[(round / 2) % CHANGES.length], round);
+      // A burst just before the deploy, so that frames wait in the queues however fast this machine judges them.
+      for (let k = 0; k < DEPLOY_BURST; k++) send();
       await runtime.deploy(flow, type);
       deploys[type]++;
       await sleep(options.gapMs);
