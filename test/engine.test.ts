@@ -1,7 +1,7 @@
 // The inference engine in a real Node-RED runtime: order, bounded queues, worker faults, shared sessions,
 // hot reload, per-frame timings, shared frames, and Node-RED's thread left free while models run.
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { InferenceEngine, sharedEngine } from '../src/core/engine/engine';
 import { busyDetector, colourClassifier, fixedOutputDetector, writeModel } from './support/onnx-builder';
@@ -360,6 +360,26 @@ describe('inference engine: Node-RED thread and sessions', function () {
       const next = await quick.run({ op: 'detect', source: frame(64), detector });
       expect(next.detections).to.have.length(1);
       expect(engine.stats().workers.map((w) => w.threadId)).to.not.include(first.threadId);
+    } finally {
+      await engine.shutdown();
+    }
+  });
+
+  it('runs its workers below Node-RED\'s thread, so that Node-RED gets a core back at once (Linux)', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    const nice = (task: string) => niceOf(readFileSync(`/proc/self/task/${task}/stat`, 'utf8'));
+    const engine = new InferenceEngine({ defaultWorkers: 2 });
+    try {
+      const lease = await engine.acquire(writeModel(path.join(tmp.dir, 'nice.onnx'), oneUnitDetector('tablet')), {});
+      const source = { frame: { width: 64, height: 64, data: new Uint8Array(new SharedArrayBuffer(64 * 64 * 3)) } };
+      await lease.run({ op: 'detect', source, detector: { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' } });
+      const main = nice(String(process.pid));
+      const below = readdirSync('/proc/self/task').filter((task) => nice(task) === Math.min(19, main + 5));
+      // Each worker's own thread at least (onnxruntime's threads that a worker starts inherit it).
+      expect(below.length).to.be.at.least(2);
+      expect(nice(String(process.pid))).to.equal(main);
+      lease.release();
     } finally {
       await engine.shutdown();
     }
