@@ -111,7 +111,7 @@ describe('avi-visualizer in Node-RED', function () {
     expect(msg.detections).to.deep.equal(detections);
     expect(msg.verdict).to.deep.equal(verdict);
     const call = await status;
-    expect(call.args[0].text).to.match(/^units: 2 · FAIL · \d+ ms$/);
+    expect(call.args[0].text).to.match(/^units: 2 · FAIL · \d+ ms · [\d.]+\/s · q 0$/);
     expect(call.args[0]).to.include({ fill: 'red', shape: 'ring' });
   });
 

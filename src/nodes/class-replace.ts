@@ -6,7 +6,7 @@ import {
   DEFAULT_CLASS_REPLACE,
   type ClassReplaceOptions,
 } from '../core/decision/class-replace';
-import { num, onInput, settingsOf, statusOk, statusWarn } from './common';
+import { num, onInput, settingsOf } from './common';
 import { message } from './i18n';
 
 interface ClassReplaceNodeDef extends NodeDef {
@@ -33,13 +33,16 @@ export default function (RED: NodeAPI): void {
       const result = replaceClasses(msg.detections, options.get());
       msg.detections = result.detections;
       msg.payload = result.detections;
-      // Dropping units is allowed but must be seen.
-      const parts = [message(RED, 'avi-class-replace.status.units', { count: result.detections.length })];
-      if (result.fallback > 0) parts.push(message(RED, 'avi-class-replace.status.fallback', { count: result.fallback }));
-      if (result.keptDetector > 0) parts.push(message(RED, 'avi-class-replace.status.keptDetector', { count: result.keptDetector }));
-      if (result.dropped > 0) parts.push(message(RED, 'avi-class-replace.status.dropped', { count: result.dropped }));
-      (result.dropped > 0 ? statusWarn : statusOk)(node, parts.join(' · '));
       send(msg);
+      const text = () => {
+        const parts = [message(RED, 'avi-class-replace.status.units', { count: result.detections.length })];
+        if (result.fallback > 0) parts.push(message(RED, 'avi-class-replace.status.fallback', { count: result.fallback }));
+        if (result.keptDetector > 0) parts.push(message(RED, 'avi-class-replace.status.keptDetector', { count: result.keptDetector }));
+        if (result.dropped > 0) parts.push(message(RED, 'avi-class-replace.status.dropped', { count: result.dropped }));
+        return parts.join(' · ');
+      };
+      // Dropping units is allowed but must be seen.
+      return { text, warn: result.dropped > 0 };
     });
   }
   RED.nodes.registerType('avi-class-replace', AviClassReplaceNode);

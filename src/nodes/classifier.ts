@@ -3,7 +3,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_CLASSIFIER_OPTIONS as DEFAULTS, type Activation, type ClassifierOptions } from '../core/inference/classifier';
 import type { Crop, Detection } from '../core/types';
-import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, messageFiles } from './common';
+import { engineConcurrency, frameSourceOf, keepFrame, modelConfigOf, num, onInput, provenance, timingsOf, useModel, messageFiles, type StatusSummary } from './common';
 import { message } from './i18n';
 import { setModelProvenance } from './provenance';
 
@@ -39,7 +39,7 @@ export default function (RED: NodeAPI): void {
       node,
       async (msg, send, { arrivedAt }) => {
         const lease = await classifier();
-        let text: string;
+        let status: StatusSummary;
         if (Array.isArray(msg.crops)) {
           const crops = msg.crops as Crop[];
           const detections = msg.detections as Detection[] | undefined;
@@ -53,7 +53,7 @@ export default function (RED: NodeAPI): void {
           msg.payload = result.classifications;
           setModelProvenance(msg, 'classifier', provenance(lease, result, 'classifier'));
           msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
-          text = message(RED, 'avi-classifier.status.crops', { count: crops.length, runs: result.runs! });
+          status = { text: () => message(RED, 'avi-classifier.status.crops', { count: crops.length, runs: result.runs! }) };
         } else {
           const source = await frameSourceOf(msg, { files: messageFiles(RED) });
           const result = await lease.run({ op: 'classify', images: source, classifier: options }, msg._msgid);
@@ -65,10 +65,10 @@ export default function (RED: NodeAPI): void {
           msg.payload = classification;
           setModelProvenance(msg, 'classifier', provenance(lease, result, 'classifier'));
           msg.timings = { ...(msg.timings ?? {}), classifier: timingsOf(arrivedAt, result.timings) };
-          text = message(RED, 'avi-classifier.status.image', { class: classification.class, confidence: classification.confidence.toFixed(2) });
+          status = { text: () => message(RED, 'avi-classifier.status.image', { class: classification.class, confidence: classification.confidence.toFixed(2) }) };
         }
         send(msg);
-        return text;
+        return status;
       },
       { concurrency: engineConcurrency, ordered: config.order !== 'ready', notice: () => modelConfigOf(RED, config.model)?.notice },
     );

@@ -95,10 +95,17 @@ export interface InputContext {
 }
 
 /**
- * A handler returns a short text for the status (e.g. "3 units"), shown with the node's rate and queue depth;
- * undefined leaves the status to the handler.
+ * What a handler gives for the status, shown with the node's rate and queue depth: a short text (e.g. "3 units"),
+ * made only when the status is redrawn (a catalogue lookup a message adds up on Node-RED's thread), in a verdict's
+ * colours where it has one. Undefined leaves the status as it is.
  */
-export type InputHandler = (msg: Msg, send: Send, context: InputContext) => Promise<string | void>;
+export interface StatusSummary {
+  text: () => string;
+  verdict?: VerdictResult;
+  /** Something the user should look at (class-replace dropped units): a yellow ring. */
+  warn?: boolean;
+}
+export type InputHandler = (msg: Msg, send: Send, context: InputContext) => Promise<StatusSummary | void>;
 
 interface Pending {
   msg: Msg;
@@ -189,7 +196,7 @@ export function onInput(RED: NodeAPI, node: Node, handler: InputHandler, options
   const inFlight: Pending[] = [];
   const finished: number[] = [];
   let overQueue = 0;
-  let summary: string | undefined;
+  let summary: StatusSummary | undefined;
   let statusTimer: NodeJS.Timeout | undefined;
   let lastStatusAt = 0;
   let closed = false;
@@ -205,11 +212,12 @@ export function onInput(RED: NodeAPI, node: Node, handler: InputHandler, options
     while (finished.length > 0 && now - finished[0] > RATE_WINDOW_MS) finished.shift();
     const span = Math.min(RATE_WINDOW_MS, Math.max(1000, now - (finished[0] ?? now)));
     const rate = (finished.length * 1000) / span;
-    const parts = [summary, sharedMessage(RED, 'rate', { rate: rate < 10 ? rate.toFixed(1) : Math.round(rate) }), sharedMessage(RED, 'queue', { count: waiting.length + inFlight.length })];
+    const parts = [summary.text(), sharedMessage(RED, 'rate', { rate: rate < 10 ? rate.toFixed(1) : Math.round(rate) }), sharedMessage(RED, 'queue', { count: waiting.length + inFlight.length })];
     if (overQueue > 0) parts.push(sharedMessage(RED, 'overQueue', { count: overQueue }));
     const notice = options.notice?.();
     if (notice) statusWarn(node, [notice, ...parts].join(' · '));
-    else statusOk(node, parts.join(' · '));
+    else if (summary.warn) statusWarn(node, parts.join(' · '));
+    else statusVerdict(node, summary.verdict, parts.join(' · '));
   };
   const scheduleStatus = () => {
     if (statusTimer || closed) return;
@@ -259,9 +267,9 @@ export function onInput(RED: NodeAPI, node: Node, handler: InputHandler, options
       const send: Send = (out) => item.outputs.push(out);
       handler(item.msg, send, { arrivedAt: item.arrivedAt })
         .then(
-          (text) => {
+          (status) => {
             item.state = 'ready';
-            if (typeof text === 'string') summary = text;
+            if (status) summary = status;
           },
           (err) => {
             item.state = 'failed';
@@ -377,9 +385,15 @@ export interface MessageFiles {
 export function messageFiles(RED: NodeAPI): MessageFiles {
   const userDir = userDirOf(RED);
   const extra = (RED.settings as { aviAllowedPaths?: unknown }).aviAllowedPaths;
+  // Asked on every message: built again only when the settings changed.
+  const cached = messageFilesOf.get(RED);
+  if (cached && cached.userDir === userDir && cached.extra === extra) return cached.files;
   const configured = Array.isArray(extra) ? extra : typeof extra === 'string' ? [extra] : [];
-  return { userDir, allowed: new AllowedFolders([userDir, EXAMPLE_IMAGES, ...configured.map((f) => (userDir ? path.resolve(userDir, String(f)) : String(f)))]) };
+  const files = { userDir, allowed: new AllowedFolders([userDir, EXAMPLE_IMAGES, ...configured.map((f) => (userDir ? path.resolve(userDir, String(f)) : String(f)))]) };
+  messageFilesOf.set(RED, { userDir, extra, files });
+  return files;
 }
+const messageFilesOf = new WeakMap<NodeAPI, { userDir: string | undefined; extra: unknown; files: MessageFiles }>();
 
 export interface FrameOptions {
   /** Where the encoded image or file path is when msg.image is not set (default "payload"). */

@@ -48,7 +48,7 @@ export default function (RED: NodeAPI): void {
           msg.crops = crops;
           msg.payload = crops;
           send(msg);
-          return message(RED, 'avi-crop.status.crops', { count: crops.length });
+          return { text: () => message(RED, 'avi-crop.status.crops', { count: crops.length }) };
         }
         // One message per crop, each with the crop as its own frame, so the core join node can rebuild the frame.
         // A frame without detections still goes on, once, so that a join downstream completes and nothing vanishes.
@@ -69,7 +69,7 @@ export default function (RED: NodeAPI): void {
           }
           send(out as Msg);
         }
-        return message(RED, 'avi-crop.status.sent', { count: crops.length });
+        return { text: () => message(RED, 'avi-crop.status.sent', { count: crops.length }) };
       },
       { concurrency: () => sharedEngine().capacity, ordered: true },
     );

@@ -63,7 +63,8 @@ export default function (RED: NodeAPI): void {
         setModelProvenance(msg, 'detector', provenance(lease, result, result.format!));
         msg.timings = { ...(msg.timings ?? {}), detector: timingsOf(arrivedAt, result.timings) };
         send(msg);
-        return message(RED, 'avi-detector.status.units', { count: result.detections!.length });
+        const count = result.detections!.length;
+        return { text: () => message(RED, 'avi-detector.status.units', { count }) };
       },
       { concurrency: engineConcurrency, ordered: config.order !== 'ready', notice: () => modelConfigOf(RED, config.model)?.notice },
     );

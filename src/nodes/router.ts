@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { parseClassList, Router, DEFAULT_RULES } from '../core/decision/router';
 import type { ClassRule, RouterRules, Severity, VerdictResult } from '../core/types';
-import { onInput, settingsOf, statusVerdict } from './common';
+import { onInput, settingsOf } from './common';
 import { message } from './i18n';
 import { sealedModels } from './provenance';
 
@@ -90,14 +90,11 @@ export default function (RED: NodeAPI): void {
       msg.verdict = verdict;
       msg.payload = verdict;
       frames[verdict.result]++;
-      statusVerdict(
-        node,
-        verdict.result,
-        message(RED, 'avi-router.status.verdict', { result: verdict.result, units: verdict.counts.total, pass: frames.PASS, fail: frames.FAIL, review: frames.REVIEW }),
-      );
       const outputs: Array<typeof msg | null> = [null, null, null];
       outputs[OUTPUT[verdict.result]] = msg;
       send(outputs);
+      const { result, counts } = verdict;
+      return { verdict: result, text: () => message(RED, 'avi-router.status.verdict', { result, units: counts.total, pass: frames.PASS, fail: frames.FAIL, review: frames.REVIEW }) };
     });
   }
   RED.nodes.registerType('avi-router', AviRouterNode);

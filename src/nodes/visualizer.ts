@@ -7,7 +7,7 @@ import { sharedEngine } from '../core/engine/engine';
 import { asBuffer } from '../core/engine/frame';
 import { describe } from '../core/image/image';
 import type { Detection, Verdict } from '../core/types';
-import { engineConcurrency, errorMessage, frameSourceOf, keepFrame, onInput, settingsOf, statusVerdict, messageFiles, type Msg } from './common';
+import { engineConcurrency, errorMessage, frameSourceOf, keepFrame, onInput, settingsOf, messageFiles, type Msg } from './common';
 import { message } from './i18n';
 
 
@@ -167,10 +167,12 @@ export default function (RED: NodeAPI): void {
         const ms = Math.round(performance.now() - started);
 
         const count = detections.length;
-        const text = verdict ? message(RED, 'avi-visualizer.status.verdict', { count, result: verdict.result, ms }) : message(RED, 'avi-visualizer.status.drawn', { count, ms });
-        statusVerdict(node, verdict?.result, text);
         send(msg);
         preview?.offer({ width: frame.width, height: frame.height, data: asBuffer(result.annotated!) });
+        return {
+          verdict: verdict?.result,
+          text: () => (verdict ? message(RED, 'avi-visualizer.status.verdict', { count, result: verdict.result, ms }) : message(RED, 'avi-visualizer.status.drawn', { count, ms })),
+        };
       },
       { concurrency: engineConcurrency },
     );
