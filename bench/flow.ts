@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { cropBox, DEFAULT_CROP_OPTIONS, extract } from '../src/core/image/crop';
 import { decodeImage, NORMALIZATIONS, resizeForModel, writeTensor } from '../src/core/image/image';
@@ -526,6 +527,36 @@ async function peerComparison(runtime: Runtime, feeder: Feeder): Promise<void> {
     say(`  raw session.run of that model alone, onnxruntime ${kind}: ${(runs / ((performance.now() - started) / 1000)).toFixed(1)} frames/s`);
     await session.release();
   }
+  const threads = os.availableParallelism();
+  say(`  raw session.run in ${threads} threads at once, one onnxruntime thread each (the most the cores allow, no pixel work): ${(await parallelRuns(model, threads, 4)).toFixed(1)} frames/s`);
+}
+
+/** Frames/s of `threads` worker threads each running its own session of `model` (1 intra-op thread) back to back. */
+async function parallelRuns(model: string, threads: number, seconds: number): Promise<number> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const ort = require(workerData.ort);
+    (async () => {
+      const session = await ort.InferenceSession.create(workerData.model, { intraOpNumThreads: 1 });
+      const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * 640 * 640).fill(0.5), [1, 3, 640, 640]) };
+      await session.run(feeds);
+      parentPort.once('message', async (until) => {
+        let runs = 0;
+        for (; Date.now() < until; runs++) await session.run(feeds);
+        await session.release();
+        parentPort.postMessage(runs);
+      });
+      parentPort.postMessage('ready');
+    })();`;
+  const workers = Array.from({ length: threads }, () => new Worker(code, { eval: true, workerData: { ort: require.resolve('onnxruntime-node'), model } }));
+  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
+  const started = Date.now();
+  workers.forEach((w) => w.postMessage(started + seconds * 1000));
+  // Each worker ends its own runs and releases its session: a worker is never terminated inside onnxruntime.
+  const runs = await Promise.all(workers.map((w) => new Promise<number>((resolve) => w.once('message', resolve))));
+  const elapsed = (Date.now() - started) / 1000;
+  await Promise.all(workers.map((w) => w.terminate()));
+  return runs.reduce((a, b) => a + b, 0) / elapsed;
 }
 
 /** Full redeploys of the demo flow while frames keep arriving; resources after the first and after the last. */
