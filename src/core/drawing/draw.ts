@@ -278,6 +278,8 @@ export function annotate(
   detections: readonly Detection[],
   verdict: Verdict | undefined,
   options: AnnotateOptions = {},
+  /** Where to draw (frame-sized), e.g. shared memory that goes back to Node-RED's thread; a new Buffer otherwise. */
+  into?: Buffer,
 ): Buffer {
   if (!isFrameImage(frame)) {
     throw new Error(`image must be a decoded frame: positive integer width and height and width x height x 3 bytes of RGB in data`);
@@ -286,7 +288,8 @@ export function annotate(
   if (verdict) checkVerdict(verdict);
 
   const { width, height } = frame;
-  const out: Raster = { width, height, data: Buffer.from(frame.data) };
+  if (into && into.length !== frame.data.length) throw new Error(`annotate: the target holds ${into.length} bytes, the frame ${frame.data.length}`);
+  const out: Raster = { width, height, data: into ? (into.set(frame.data), into) : Buffer.from(frame.data) };
   const lineWidth = Math.max(1, Math.round(options.thickness || autoThickness(width, height)));
   const scale = Math.max(1, Math.round(options.textScale || autoTextScale(width, height)));
   const bannerScale = scale + 1;

@@ -113,7 +113,8 @@ async function run(id: number, key: string | undefined, request: JobRequest, sta
     case 'annotate': {
       const { frame, decoded } = await frameOf(id, request.source, request.maxPixels);
       const t1 = performance.now();
-      const raw = sharedCopy(annotate(frame, request.detections, request.verdict, request.draw));
+      // Drawn straight into shared memory: Node-RED's thread gets it without a copy.
+      const raw = annotate(frame, request.detections, request.verdict, request.draw, Buffer.from(sharedBlock(frame.data.length)));
       const encoded = await encodeAnnotated(raw, frame.width, frame.height, request.format, request.quality);
       return { frame: decoded, annotated: raw, encoded, timings: { ...timings, preprocessMs: t1 - t0, postprocessMs: performance.now() - t1 } };
     }
