@@ -29,7 +29,8 @@ export interface Drop {
 }
 
 interface FrameRecord {
-  entries: Map<object, Entry>;
+  /** By node instance (nodeKey), so that a node a deploy replaced counts apart from its successor of the same id. */
+  entries: Map<number, Entry>;
   out: number;
   caught: string[];
   drops: Drop[];
@@ -70,6 +71,14 @@ export class MessageLedger {
   private settling = false;
   private deploy: string | undefined;
   private enteredDuringDeploy = 0;
+  /** A number per node instance: a record keeps no node alive (holding them grew the heap 12 % over 100 deploys). */
+  private readonly nodeKeys = new WeakMap<object, number>();
+  private nodeCount = 0;
+  private nodeKey(node: object): number {
+    let key = this.nodeKeys.get(node);
+    if (key === undefined) this.nodeKeys.set(node, (key = this.nodeCount++));
+    return key;
+  }
   private sentOnWhileStopping = 0;
 
   /**
@@ -105,14 +114,14 @@ export class MessageLedger {
         if (node.type === 'catch') record.caught.push(String(event.msg.error?.message ?? ''));
         else record.out++;
       } else if (this.options.ours(node.type)) {
-        record.entries.set(node, { node: `${node.type} ${node.id}`, completions: 0, sends: 0, enteredIn: this.deploy ?? null });
+        record.entries.set(this.nodeKey(node), { node: `${node.type} ${node.id}`, completions: 0, sends: 0, enteredIn: this.deploy ?? null });
         if (this.deploy) this.enteredDuringDeploy++;
       }
     });
     RED.hooks.add('preRoute.ledger', (event: any) => {
       const frame = frameOf(event.msg);
       if (frame === undefined) return;
-      const entry = this.frames.get(frame)?.entries.get(event.source.node);
+      const entry = this.frames.get(frame)?.entries.get(this.nodeKey(event.source.node));
       if (entry) entry.sends++;
       // A node a deploy is stopping is no longer the running node of its id.
       if (entry && RED.nodes.getNode(event.source.id) !== event.source.node) this.sentOnWhileStopping++;
@@ -133,7 +142,7 @@ export class MessageLedger {
     });
     RED.hooks.add('onComplete.ledger', (event: any) => {
       const frame = frameOf(event.msg);
-      const entry = frame === undefined ? undefined : this.frames.get(frame)?.entries.get(event.node.node);
+      const entry = frame === undefined ? undefined : this.frames.get(frame)?.entries.get(this.nodeKey(event.node.node));
       if (!entry) return;
       entry.completions++;
       if (event.error) {
