@@ -20,7 +20,7 @@ import * as ort from 'onnxruntime-node';
 import { cropBox, DEFAULT_CROP_OPTIONS, extract } from '../src/core/image/crop';
 import { decodeImage, NORMALIZATIONS, resizeForModel, writeTensor } from '../src/core/image/image';
 import { Detector } from '../src/core/inference/detector';
-import { loadModel } from '../src/core/model/model';
+import { loadModel, NO_SPINNING } from '../src/core/model/model';
 import { MessageLedger } from '../test/support/message-ledger';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -144,10 +144,9 @@ async function prepareLimit(frames: string[]): Promise<Limit> {
   }
   await detectorModel.release();
   await classifierModel.release();
-  const noSpinning: ort.InferenceSession.SessionOptions = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
   const sessions: Record<LimitSessions, ort.InferenceSession[]> = {
     defaults: [await ort.InferenceSession.create(detectorFile), await ort.InferenceSession.create(classifierFile)],
-    'no spinning': [await ort.InferenceSession.create(detectorFile, noSpinning), await ort.InferenceSession.create(classifierFile, noSpinning)],
+    'no spinning': [await ort.InferenceSession.create(detectorFile, NO_SPINNING), await ort.InferenceSession.create(classifierFile, NO_SPINNING)],
   };
   let next = 0;
   const runFrame = async ([det, cls]: ort.InferenceSession[]) => {

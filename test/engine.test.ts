@@ -27,6 +27,10 @@ function oneUnitDetector(name: string): Buffer {
 
 const on = (n: object) => ({ z: 'f1', x: 0, y: 0, ...n });
 
+/** A blank frame of width x height in shared memory, as a worker job takes it. */
+const sharedFrame = (width: number, height = width, fill = 0) => ({ frame: { width, height, data: new Uint8Array(new SharedArrayBuffer(width * height * 3)).fill(fill) } });
+const DETECT = { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' as const };
+
 interface Arrival {
   port: string;
   msg: any;
@@ -298,8 +302,8 @@ describe('inference engine: Node-RED thread and sessions', function () {
     try {
       const file = writeModel(path.join(tmp.dir, 'rewritten.onnx'), oneUnitDetector('tablet'));
       const lease = await engine.acquire(file, {});
-      const source = { frame: { width: 320, height: 160, data: new Uint8Array(new SharedArrayBuffer(320 * 160 * 3)) } };
-      const detector = { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' as const };
+      const source = sharedFrame(320, 160);
+      const detector = DETECT;
       const hashed = lease.key.split(':')[0];
       // Another model written over the file (a copy in progress, an operator's mistake); then both workers die.
       writeModel(file, oneUnitDetector('capsule'));
@@ -324,8 +328,8 @@ describe('inference engine: Node-RED thread and sessions', function () {
       path.join(tmp.dir, 'slow.onnx'),
       busyDetector({ size: 128, steps: 100, outputs: [{ name: 'output0', dims: [1, 5, 8], data: new Float32Array(40) }], metadata: { task: 'detect' } }),
     );
-    const source = { frame: { width: 128, height: 128, data: new Uint8Array(new SharedArrayBuffer(128 * 128 * 3)) } };
-    const detector = { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' as const };
+    const source = sharedFrame(128);
+    const detector = DETECT;
     for (let i = 0; i < 4; i++) {
       const engine = new InferenceEngine({ defaultWorkers: 2 });
       const lease = await engine.acquire(file, { threads: 1 });
@@ -349,8 +353,8 @@ describe('inference engine: Node-RED thread and sessions', function () {
     const engine = new InferenceEngine({ defaultWorkers: 1, jobTimeoutMs: 300 });
     try {
       const [stuck, quick] = [await engine.acquire(slow, { threads: 1 }), await engine.acquire(fast, {})];
-      const frame = (size: number) => ({ frame: { width: size, height: size, data: new Uint8Array(new SharedArrayBuffer(size * size * 3)) } });
-      const detector = { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' as const };
+      const frame = (size: number) => sharedFrame(size);
+      const detector = DETECT;
       const [first] = engine.stats().workers;
       const late = await stuck.run({ op: 'detect', source: frame(256), detector }).then(
         () => 'judged',
@@ -372,8 +376,7 @@ describe('inference engine: Node-RED thread and sessions', function () {
     const engine = new InferenceEngine({ defaultWorkers: 2 });
     try {
       const lease = await engine.acquire(writeModel(path.join(tmp.dir, 'nice.onnx'), oneUnitDetector('tablet')), {});
-      const source = { frame: { width: 64, height: 64, data: new Uint8Array(new SharedArrayBuffer(64 * 64 * 3)) } };
-      await lease.run({ op: 'detect', source, detector: { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' } });
+      await lease.run({ op: 'detect', source: sharedFrame(64), detector: DETECT });
       const main = nice(String(process.pid));
       const below = readdirSync('/proc/self/task').filter((task) => nice(task) === Math.min(19, main + 5));
       // Each worker's own thread at least (onnxruntime's threads that a worker starts inherit it).
@@ -393,7 +396,7 @@ describe('inference engine: Node-RED thread and sessions', function () {
     );
     const engine = sharedEngine();
     const lease = await engine.acquire(file, { threads: 1 });
-    const source = { frame: { width: 256, height: 256, data: new Uint8Array(new SharedArrayBuffer(256 * 256 * 3)).fill(128) } };
+    const source = sharedFrame(256, 256, 128);
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.timeOrigin + performance.now()), 5);
     try {
@@ -401,7 +404,7 @@ describe('inference engine: Node-RED thread and sessions', function () {
       const windows: Array<[number, number]> = [];
       let ran = 0;
       while (ran < 300) {
-        const { timings } = await lease.run({ op: 'detect', source, detector: { confidence: 0.25, iou: 0.45, maxDetections: 10, classes: [], resize: 'auto' } });
+        const { timings } = await lease.run({ op: 'detect', source, detector: DETECT });
         const from = timings.startedAt + timings.preprocessMs;
         windows.push([from, from + timings.inferenceMs]);
         ran += timings.inferenceMs;

@@ -161,12 +161,13 @@ async function evalClassifier(model: Model, dataset: ClassificationDataset): Pro
   };
 }
 
-/** The model's class names, padded to the number of classes its outputs score. */
+/** The report's line for --colour-profile. */
 function colourProfileSetting(model: Model): EvalReport['settings'][number] {
   const applied = model.options.colourProfile === 'apply';
   return { name: 'colour-profile', value: applied ? 'apply' : 'ignore', meaning: applied ? "images' embedded ICC profiles applied (converted to sRGB)" : "images' embedded ICC profiles not applied, as OpenCV and PIL decode" };
 }
 
+/** The model's class names, padded to the number of classes its outputs score. */
 function modelClassNames(model: Model, classCount: number | undefined): string[] {
   const names = [...model.info.classNames];
   for (let i = names.length; i < (classCount ?? 0); i++) names.push(`class${i}`);

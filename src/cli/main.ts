@@ -70,7 +70,6 @@ export function parse(args: string[], options: NonNullable<ParseArgsConfig['opti
   }
 }
 
-/** A number option from 0 to 1 (--conf, --iou); absent gives the fallback. */
 /** --colour-profile: whether a decode applies the image's embedded ICC profile (as avi-model's setting). */
 export function colourProfile(value: unknown): ColourProfile {
   if (value === undefined) return 'ignore';
@@ -78,6 +77,7 @@ export function colourProfile(value: unknown): ColourProfile {
   return value as ColourProfile;
 }
 
+/** A number option from 0 to 1 (--conf, --iou); absent gives the fallback. */
 export function unitInterval(name: string, text: unknown, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);

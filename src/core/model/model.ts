@@ -177,16 +177,20 @@ function guessTask(meta: OnnxMetadata, outputs: TensorSpec[], image: TensorSpec)
   return 'detect';
 }
 
+/**
+ * onnxruntime's intra-op threads spin between operators by default, burning the cores that the other workers,
+ * the frames' pixel work and Node-RED's thread need: with one worker of 2 threads on 2 cores, the demo flow went
+ * from 14 to 22 frames/s without it (npm run bench).
+ */
+export const NO_SPINNING: ort.InferenceSession.SessionOptions = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+
 async function createSession(data: Buffer, options: ModelOptions): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider }> {
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     interOpNumThreads: 1,
     ...(options.threads && options.threads > 0 ? { intraOpNumThreads: options.threads } : {}),
-    // onnxruntime's intra-op threads spin between operators by default, burning the cores that the other workers,
-    // the frames' pixel work and Node-RED's thread need: with one worker of 2 threads on 2 cores, the demo flow
-    // went from 14 to 22 frames/s without it (npm run bench).
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    ...NO_SPINNING,
   };
   if (options.executionProvider === 'cuda') {
     try {
